@@ -1,0 +1,1 @@
+"""Data: RAVDESS names and index, video decoding, the clip cache, datasets, synthetic data."""

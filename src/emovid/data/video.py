@@ -1,0 +1,297 @@
+"""Video decoding behind a small interface: open a video, read its info, get frames at indices.
+
+Only this module imports PyAV. Frames come back as uint8 RGB arrays (H, W, C), already resized by
+the caller's :class:`FrameGeometry`, because resizing during PyAV's colour conversion (one swscale
+pass) is cheaper than converting at full size and resizing afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import numpy as np
+
+from emovid.data.ravdess import VideoSource
+
+
+class VideoError(Exception):
+    """A video that cannot be used; the message is one line that names the file."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds, in display orientation (after applying rotation metadata)."""
+
+    num_frames: int
+    fps: float
+    duration: float
+    width: int
+    height: int
+    rotation: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "num_frames": self.num_frames,
+            "fps": self.fps,
+            "duration": self.duration,
+            "width": self.width,
+            "height": self.height,
+            "rotation": self.rotation,
+        }
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """Where a display-oriented frame of size (width, height) goes: scale to ``scaled``, then crop.
+
+    ``crop`` is (left, top, width, height) in the scaled frame.
+    """
+
+    scaled: tuple[int, int]
+    crop: tuple[int, int, int, int]
+
+
+def uniform_indices(num_frames: int, count: int) -> np.ndarray:
+    """Indices of ``count`` frames spread uniformly over ``num_frames``: the centre of equal segments.
+
+    With fewer frames than ``count`` some indices repeat (in order), so a clip always has ``count`` frames.
+    """
+    if num_frames < 1 or count < 1:
+        raise ValueError(f"need num_frames >= 1 and count >= 1, got {num_frames} and {count}")
+    return np.floor((np.arange(count) + 0.5) * num_frames / count).astype(np.int64)
+
+
+def _rotation_of(frame: av.VideoFrame) -> int:
+    # PyAV reports the display matrix angle counter-clockwise; normalise to 0, 90, 180, 270.
+    return int(round(frame.rotation / 90.0)) % 4 * 90
+
+
+def _to_display(array: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate a decoded (H, W, C) array into display orientation (counter-clockwise rotation)."""
+    return np.ascontiguousarray(np.rot90(array, k=rotation // 90)) if rotation else array
+
+
+class VideoReader:
+    """An open video. Use as a context manager; frames are read with :meth:`frames_at`."""
+
+    def __init__(self, source: VideoSource | str | Path) -> None:
+        self.source = source if isinstance(source, VideoSource) else VideoSource(Path(source))
+        self.name = self.source.display
+        self._stream_io: BinaryIO | None = None
+        try:
+            self._stream_io = self.source.open()
+            if self._stream_io.seek(0, 2) == 0:
+                raise VideoError(f"{self.name}: empty file (0 bytes)")
+            self._stream_io.seek(0)
+            self._container = av.open(self._stream_io, mode="r")
+        except VideoError:
+            self.close()
+            raise
+        except zipfile.BadZipFile as exc:
+            self.close()
+            raise VideoError(f"{self.name}: broken zip member ({_reason(exc)})") from None
+        except (av.FFmpegError, OSError, ValueError, KeyError) as exc:
+            self.close()
+            raise VideoError(f"{self.name}: not a readable video, or truncated ({_reason(exc)})") from None
+        streams = self._container.streams.video
+        if not streams:
+            self.close()
+            raise VideoError(f"{self.name}: no video stream")
+        self._stream = streams[0]
+        self._pts = self._presentation_timestamps()
+        if not self._pts:
+            self.close()
+            raise VideoError(f"{self.name}: the video stream holds no frames")
+        self.info = self._read_info()
+
+    def _presentation_timestamps(self) -> list[int]:
+        """Every frame's pts in presentation order, from one demux pass (packets only, no decoding)."""
+        pts: list[int] = []
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size and packet.pts is not None:
+                    pts.append(packet.pts)
+        except av.FFmpegError as exc:
+            if not pts:
+                self.close()
+                raise VideoError(f"{self.name}: unreadable video data ({_reason(exc)})") from None
+        return sorted(set(pts))
+
+    def _read_info(self) -> VideoInfo:
+        stream = self._stream
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        num_frames = len(self._pts)
+        time_base = float(stream.time_base) if stream.time_base else 0.0
+        if time_base and num_frames > 1:
+            span = (self._pts[-1] - self._pts[0]) * time_base
+            # Measured rate is right for variable-frame-rate video where the header's is not.
+            fps = (num_frames - 1) / span if span > 0 else float(rate or 0)
+        else:
+            fps = float(rate) if rate else 0.0
+        fps = round(fps, 6) or 25.0
+        first = self._first_frame()
+        rotation = _rotation_of(first)
+        width, height = first.width, first.height
+        if rotation in (90, 270):
+            width, height = height, width
+        return VideoInfo(num_frames, fps, num_frames / fps, width, height, rotation)
+
+    def _first_frame(self) -> av.VideoFrame:
+        for frame in self._decode():
+            return frame
+        self.close()
+        raise VideoError(f"{self.name}: no frame could be decoded")
+
+    def _decode(self, wanted: set[int] | None = None) -> Iterator[av.VideoFrame]:
+        """Decode from the start. With ``wanted`` pts, skip decoding of unwanted non-reference frames."""
+        self._container.seek(0, stream=self._stream)
+        context = self._stream.codec_context
+        try:
+            for packet in self._container.demux(self._stream):
+                if wanted is not None:
+                    # Non-reference frames nobody asked for need not be decoded at all; reference frames
+                    # still are (others depend on them), so every wanted frame comes back exactly.
+                    context.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
+                yield from packet.decode()
+        except av.FFmpegError as exc:
+            raise VideoError(f"{self.name}: corrupt or truncated video data ({_reason(exc)})") from None
+        finally:
+            context.skip_frame = "DEFAULT"
+
+    def frames_at(self, indices: Sequence[int], geometry: FrameGeometry | None = None) -> np.ndarray:
+        """Frames at presentation indices as uint8 RGB (T, H, W, C), in the order of ``indices``.
+
+        Args:
+            indices: frame indices in ``[0, num_frames)``; repeats allowed.
+            geometry: how to scale and crop each display-oriented frame; None keeps full size.
+
+        Only wanted frames are converted and resized.
+        """
+        n = self.info.num_frames
+        if any(not 0 <= i < n for i in indices):
+            raise ValueError(f"{self.name}: frame index out of range [0, {n})")
+        wanted = {self._pts[i] for i in indices}
+        kept: dict[int, np.ndarray] = {}
+        for frame in self._decode(wanted):
+            if frame.pts in wanted and frame.pts not in kept:
+                kept[frame.pts] = self._convert(frame, geometry)
+                if len(kept) == len(wanted):
+                    break
+        missing = wanted - kept.keys()
+        if missing:
+            raise VideoError(
+                f"{self.name}: {len(missing)} of {len(wanted)} frames could not be decoded (truncated video?)"
+            )
+        return np.stack([kept[self._pts[i]] for i in indices])
+
+    def _convert(self, frame: av.VideoFrame, geometry: FrameGeometry | None) -> np.ndarray:
+        rotation = self.info.rotation
+        if geometry is None:
+            return _to_display(frame.to_ndarray(format="rgb24"), rotation)
+        width, height = geometry.scaled
+        if rotation in (90, 270):
+            width, height = height, width
+        array = frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="AREA")
+        array = _to_display(array, rotation)
+        left, top, crop_w, crop_h = geometry.crop
+        return np.ascontiguousarray(array[top : top + crop_h, left : left + crop_w])
+
+    def close(self) -> None:
+        container = getattr(self, "_container", None)
+        if container is not None:
+            container.close()
+        if self._stream_io is not None:
+            self._stream_io.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return " ".join(str(text).split()) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def open_video(source: VideoSource | str | Path) -> Iterator[VideoReader]:
+    """Open a video for reading; raises :class:`VideoError` with a one-line reason."""
+    reader = VideoReader(source)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def intelligent_geometry(width: int, height: int, short_side: int, crop: int) -> FrameGeometry:
+    """Scale so the short side is ``short_side``, then take the centre ``crop`` x ``crop`` square."""
+    if crop > short_side:
+        raise ValueError(f"crop {crop} is larger than the short side {short_side}")
+    scale = short_side / min(width, height)
+    scaled_w = short_side if width <= height else max(short_side, math.floor(width * scale + 0.5))
+    scaled_h = short_side if height <= width else max(short_side, math.floor(height * scale + 0.5))
+    left, top = (scaled_w - crop) // 2, (scaled_h - crop) // 2
+    return FrameGeometry((scaled_w, scaled_h), (left, top, crop, crop))
+
+
+def naive_geometry(size: int) -> FrameGeometry:
+    """Squash the whole frame to ``size`` x ``size`` regardless of aspect ratio."""
+    return FrameGeometry((size, size), (0, 0, size, size))
+
+
+RESIZE_MODES = ("intelligent", "naive")
+
+
+@dataclass(frozen=True)
+class Resize:
+    """How clips are resized: ``intelligent`` (short side, then centre crop) or ``naive`` (squash)."""
+
+    mode: str = "intelligent"
+    size: int = 224
+    short_side: int = 256
+
+    def __post_init__(self) -> None:
+        if self.mode not in RESIZE_MODES:
+            raise ValueError(f"unknown resize mode {self.mode!r}; choose from {', '.join(RESIZE_MODES)}")
+        if self.mode == "intelligent" and self.size > self.short_side:
+            raise ValueError(f"crop size {self.size} is larger than the short side {self.short_side}")
+
+    def geometry(self, width: int, height: int) -> FrameGeometry:
+        if self.mode == "naive":
+            return naive_geometry(self.size)
+        return intelligent_geometry(width, height, self.short_side, self.size)
+
+
+@dataclass
+class Clip:
+    """T frames of one video as uint8 RGB (T, C, H, W), with where they came from."""
+
+    frames: np.ndarray
+    meta: dict
+
+
+def read_clip(source: VideoSource | str | Path, num_frames: int, resize: Resize) -> Clip:
+    """Decode ``num_frames`` frames spread uniformly over a video, resized; raises :class:`VideoError`.
+
+    A video with fewer frames than asked repeats frames, and its metadata says ``repeated_frames``.
+    """
+    with open_video(source) as reader:
+        info = reader.info
+        indices = uniform_indices(info.num_frames, num_frames)
+        frames = reader.frames_at(indices, resize.geometry(info.width, info.height))
+    meta = {
+        "source": reader.name,
+        "indices": indices.tolist(),
+        "repeated_frames": info.num_frames < num_frames,
+        **info.as_dict(),
+    }
+    return Clip(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)), meta)  # (T, H, W, C) -> (T, C, H, W)

@@ -1,0 +1,204 @@
+import shutil
+import subprocess
+import zipfile
+
+import av
+import numpy as np
+import pytest
+
+from emovid.data.ravdess import VideoSource
+from emovid.data.video import (
+    Resize,
+    VideoError,
+    intelligent_geometry,
+    naive_geometry,
+    open_video,
+    read_clip,
+    uniform_indices,
+)
+from videos import make_video, read_index
+
+
+@pytest.mark.parametrize(
+    "num_frames,count,expected",
+    [
+        (10, 5, [1, 3, 5, 7, 9]),
+        (105, 6, [8, 26, 43, 61, 78, 96]),
+        (16, 16, list(range(16))),
+        (1, 4, [0, 0, 0, 0]),
+        (3, 6, [0, 0, 1, 1, 2, 2]),
+        (111, 10, [5, 16, 27, 38, 49, 61, 72, 83, 94, 105]),
+    ],
+)
+def test_uniform_indices(num_frames, count, expected):
+    assert uniform_indices(num_frames, count).tolist() == expected
+
+
+def test_uniform_indices_properties():
+    for n in range(1, 60):
+        for t in (6, 10, 16):
+            idx = uniform_indices(n, t)
+            assert len(idx) == t and idx.min() >= 0 and idx.max() < n
+            assert np.all(np.diff(idx) >= 0)
+            if n >= t:
+                assert len(set(idx.tolist())) == t
+    with pytest.raises(ValueError):
+        uniform_indices(0, 4)
+
+
+def reference_frames(path):
+    """PyAV's plain path: decode every frame in order, convert each at full size."""
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["h264-bframes", "h264-no-bframes", "audio-beside", "mkv", "webm-vp9", "variable-frame-rate"],
+)
+def test_frames_at_equal_reference_decode(tmp_path, kind):
+    opts = {
+        "h264-bframes": dict(bframes=True),
+        "h264-no-bframes": dict(bframes=False),
+        "audio-beside": dict(audio=True),
+        "mkv": dict(),
+        "webm-vp9": dict(codec="libvpx-vp9"),
+        "variable-frame-rate": dict(vfr=True),
+    }[kind]
+    suffix = {"mkv": ".mkv", "webm-vp9": ".webm"}.get(kind, ".mp4")
+    path = make_video(tmp_path / f"v{suffix}", num_frames=37, **opts)
+    reference = reference_frames(path)
+    assert [read_index(f) for f in reference] == list(range(37))
+    with open_video(path) as reader:
+        assert reader.info.num_frames == 37
+        indices = [0, 5, 6, 7, 20, 36, 5]
+        frames = reader.frames_at(indices)
+    assert [read_index(f) for f in frames] == indices
+    for i, frame in zip(indices, frames, strict=True):
+        assert np.abs(frame.astype(int) - reference[i]).max() <= 2
+
+
+def gradient_frame(axis):
+    def frame(index, width, height):
+        ramp = np.linspace(0, 255, width if axis == 1 else height)
+        plane = np.broadcast_to(ramp[None, :] if axis == 1 else ramp[:, None], (height, width))
+        return np.repeat(plane[..., None], 3, axis=2).astype(np.uint8)
+
+    return frame
+
+
+def expected_ramp(out_size, offset, scale, source_len):
+    # Output pixel j samples source coordinate (offset + j + 0.5) * scale - 0.5.
+    x = (offset + np.arange(out_size) + 0.5) * scale - 0.5
+    return np.clip(x, 0, source_len - 1) * 255 / (source_len - 1)
+
+
+@pytest.mark.parametrize("direction", ["x", "y"])
+def test_resize_geometry_exact(tmp_path, direction):
+    w, h = 320, 180
+    along_x = direction == "x"
+    path = make_video(tmp_path / "g.mp4", num_frames=4, width=w, height=h, frame_fn=gradient_frame(1 if along_x else 0),
+                      pix_fmt="yuv444p")
+    intelligent = read_clip(path, 2, Resize("intelligent", size=80, short_side=90))
+    naive = read_clip(path, 2, Resize("naive", size=64))
+    assert intelligent.frames.shape == (2, 3, 80, 80) and intelligent.frames.dtype == np.uint8
+    assert naive.frames.shape == (2, 3, 64, 64)
+    profile_axis = 0 if along_x else 1  # average across the ramp's other direction
+    source_len = w if along_x else h
+    # intelligent: 320x180 -> 160x90, then the centre 80x80 crop starts at x=40, y=5
+    got = intelligent.frames[0, 0].mean(axis=profile_axis)
+    want = expected_ramp(80, 40 if along_x else 5, 2.0, source_len)
+    assert np.abs(got - want)[2:-2].max() < 4
+    got = naive.frames[0, 0].mean(axis=profile_axis)
+    want = expected_ramp(64, 0, source_len / 64, source_len)
+    assert np.abs(got - want)[2:-2].max() < 4
+
+
+def test_geometry_arithmetic():
+    g = intelligent_geometry(1280, 720, 256, 224)
+    assert g.scaled == (455, 256) and g.crop == (115, 16, 224, 224)
+    g = intelligent_geometry(720, 1280, 256, 224)
+    assert g.scaled == (256, 455) and g.crop == (16, 115, 224, 224)
+    assert naive_geometry(112).scaled == (112, 112)
+    with pytest.raises(ValueError):
+        intelligent_geometry(100, 100, 100, 128)
+    with pytest.raises(ValueError):
+        Resize("stretchy")
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_metadata_is_applied(tmp_path, rotation):
+    path = make_video(tmp_path / "r.mp4", num_frames=8, width=160, height=96, rotation=rotation)
+    with open_video(path) as reader:
+        assert reader.info.rotation == rotation
+        expected = (96, 160) if rotation in (90, 270) else (160, 96)
+        assert (reader.info.width, reader.info.height) == expected
+        frame = reader.frames_at([5])[0]
+    assert frame.shape[:2] == expected[::-1]
+    assert read_index(np.rot90(frame, k=-rotation // 90)) == 5
+    clip = read_clip(path, 4, Resize("intelligent", 64, 80))
+    assert clip.frames.shape == (4, 3, 64, 64)
+    if shutil.which("ffmpeg"):  # ffmpeg applies the display matrix by default: the reference
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vframes", "1", "-f", "rawvideo",
+                              "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+        with open_video(path) as reader:
+            first = reader.frames_at([0])[0]
+        assert np.abs(np.frombuffer(raw, np.uint8).reshape(first.shape).astype(int) - first).max() <= 2
+
+
+def test_short_video_repeats_frames_and_says_so(tmp_path):
+    path = make_video(tmp_path / "short.mp4", num_frames=3)
+    clip = read_clip(path, 6, Resize("naive", 32))
+    assert clip.frames.shape == (6, 3, 32, 32)
+    assert clip.meta["repeated_frames"] is True and clip.meta["indices"] == [0, 0, 1, 1, 2, 2]
+    assert read_clip(path, 3, Resize("naive", 32)).meta["repeated_frames"] is False
+
+
+def test_zip_member_decodes_from_memory(tmp_path):
+    video = make_video(tmp_path / "v.mp4", num_frames=12)
+    archive = tmp_path / "Video_Speech_Actor_01.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(video, "Actor_01/01-01-03-01-01-01-01.mp4")
+    with open_video(VideoSource(archive, "Actor_01/01-01-03-01-01-01-01.mp4")) as reader:
+        assert [read_index(f) for f in reader.frames_at([0, 11])] == [0, 11]
+
+
+def audio_only(path):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def bad_inputs(tmp_path):
+    good = make_video(tmp_path / "good.mp4", num_frames=30, width=320, height=180).read_bytes()
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "truncated.mp4").write_bytes(good[: len(good) // 2])
+    (tmp_path / "text.mp4").write_text("this is not a video\n")
+    audio_only(tmp_path / "audio.mp4")
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(broken, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("Actor_01/01-01-03-01-01-01-01.mp4", good)
+    data = bytearray(broken.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip a byte inside the member: its CRC no longer matches
+    broken.write_bytes(bytes(data))
+    return {
+        "empty": (VideoSource(tmp_path / "empty.mp4"), "empty file"),
+        "truncated": (VideoSource(tmp_path / "truncated.mp4"), "truncated"),
+        "text": (VideoSource(tmp_path / "text.mp4"), "not a readable video"),
+        "no video stream": (VideoSource(tmp_path / "audio.mp4"), "no video stream"),
+        "broken zip member": (VideoSource(broken, "Actor_01/01-01-03-01-01-01-01.mp4"), "broken zip member"),
+    }
+
+
+def test_bad_inputs_give_one_line_naming_the_file(tmp_path):
+    for kind, (source, reason) in bad_inputs(tmp_path).items():
+        with pytest.raises(VideoError) as info:
+            read_clip(source, 4, Resize("naive", 32))
+        message = str(info.value)
+        assert message.startswith(source.display + ": "), kind
+        assert reason in message, (kind, message)
+        assert "\n" not in message

@@ -1,0 +1,75 @@
+"""Videos the tests make themselves: frames that carry their own index as a visible pattern."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+BITS = 8
+
+
+def index_frame(index: int, width: int, height: int) -> np.ndarray:
+    """An RGB frame whose top half shows ``index`` as 8 black/white bars; bottom half a gradient."""
+    frame = np.zeros((height, width, 3), np.uint8)
+    bar = width // BITS
+    for bit in range(BITS):
+        if index >> bit & 1:
+            frame[: height // 2, bit * bar : (bit + 1) * bar] = 255
+    frame[height // 2 :, :, 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+    frame[height // 2 :, :, 1] = 128
+    return frame
+
+
+def read_index(frame: np.ndarray) -> int:
+    """Decode the index pattern of a full-size (H, W, C) frame made by :func:`index_frame`."""
+    height, width = frame.shape[:2]
+    bar = width // BITS
+    top = frame[: height // 4]
+    inner = [top[:, bit * bar + bar // 4 : (bit + 1) * bar - bar // 4] for bit in range(BITS)]
+    return sum(1 << bit for bit, region in enumerate(inner) if region.mean() > 127)
+
+
+def make_video(
+    path: Path,
+    num_frames: int = 30,
+    width: int = 160,
+    height: int = 96,
+    fps: int = 30,
+    codec: str = "libx264",
+    bframes: bool = True,
+    rotation: int = 0,
+    audio: bool = False,
+    pix_fmt: str = "yuv420p",
+    frame_fn=index_frame,
+    vfr: bool = False,
+) -> Path:
+    """Write a video whose frame i shows ``frame_fn(i, width, height)``."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if codec == "libx264":
+            stream.options = {"crf": "18", "preset": "veryfast", "bf": "3" if bframes else "0"}
+        if vfr:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        audio_stream = container.add_stream("aac", rate=16000) if audio else None
+        t_ms = 0
+        for i in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(frame_fn(i, width, height), format="rgb24")
+            if vfr:
+                frame.pts, frame.time_base = t_ms, Fraction(1, 1000)
+                t_ms += 20 if i % 2 else 45
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+        if audio_stream is not None:
+            samples = np.zeros((1, 16000 * num_frames // fps), np.float32)
+            samples[0] = 0.1 * np.sin(np.arange(samples.shape[1]) / 10)
+            aframe = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            aframe.sample_rate = 16000
+            container.mux(audio_stream.encode(aframe))
+            container.mux(audio_stream.encode())
+    return path
