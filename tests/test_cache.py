@@ -52,8 +52,11 @@ def test_other_settings_are_refused(tree, tmp_path):
         prepare(tree, tmp_path / "c", other, workers=1, progress=False)
     cache = ClipCache.open(tmp_path / "c")
     cache.check_compatible(4, 48)
+    cache.check_compatible(2)  # a uniform subset of the cached frames
     with pytest.raises(CacheError, match="4 frames at 48x48, but 10 frames at 48x48"):
         cache.check_compatible(10, 48)
+    with pytest.raises(CacheError, match="but 4 frames at 64x64"):
+        cache.check_compatible(4, 64)
 
 
 def test_half_written_clips_are_never_read_back(tree, tmp_path):

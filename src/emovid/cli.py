@@ -62,7 +62,7 @@ def split_from_args(args: argparse.Namespace) -> dict[str, dict[str, tuple[int, 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emovid", description="Emotion recognition in videos from the face alone.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_index, _add_prepare):
+    for add in (_add_synth, _add_index, _add_prepare, _add_train, _add_evaluate, _add_experiment, _add_demo):
         add(sub)
     return parser
 
@@ -134,6 +134,209 @@ def _run_prepare(args: argparse.Namespace) -> int:
     if report.rejects:
         print(f"skipped videos are listed in {args.out / 'rejects.jsonl'}")
     return 0 if report.written + report.reused else 1
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="write synthetic RAVDESS-format videos (for trying and testing emovid)")
+    p.add_argument("out", type=Path)
+    p.add_argument("--actors", default="24", help="N for actors 1..N, or a list like 1-4,23 (default 24)")
+    p.add_argument("--size", default="320x180", help="WIDTHxHEIGHT (default 320x180)")
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--seconds", type=float, default=3.5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--zip", action="store_true", help="official-style Video_Speech_Actor_XX.zip archives")
+    p.add_argument("--limit", type=int, default=None, help="at most N performances per actor")
+    p.add_argument("--emotions", type=_int_list, default=None, help="emotion codes, e.g. 1-8 or 3,5")
+    p.add_argument("--repetitions", type=_int_list, default=None, help="repetition codes, e.g. 1")
+    p.add_argument("--modalities", type=_int_list, default=None, help="1 full-AV, 2 video-only (default both)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
+    p.set_defaults(run=_run_synth)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from emovid.data.cache import cpu_workers
+    from emovid.data.synthetic import SynthConfig, generate_dataset, parse_actors
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise CliError(f"--size must look like 320x180, got {args.size!r}") from None
+    options = {k: getattr(args, k) for k in ("emotions", "repetitions", "modalities") if getattr(args, k)}
+    try:
+        config = SynthConfig(actors=parse_actors(args.actors), width=width, height=height, fps=args.fps,
+                             seconds=args.seconds, seed=args.seed, limit=args.limit, **options)
+        report = generate_dataset(args.out, config, zip_archives=args.zip, workers=args.workers or cpu_workers())
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{report.written} videos written, {report.skipped} already there, in {report.seconds:.1f}s -> {args.out}")
+    print(f"ground truth (emotion, face boxes per frame): {report.meta}")
+    return 0
+
+
+_TRAIN_FLAGS = {
+    "cache": dict(type=str, help="a prepared clip cache (emovid prepare)"),
+    "model": dict(type=str, help="model name (emovid train --list-models)"),
+    "frames": dict(type=int, help="frames per clip (default: the cache's)"),
+    "size": dict(type=int, help="image size; a cache of another size is refused"),
+    "epochs": dict(type=int), "batch_size": dict(type=int), "lr": dict(type=float),
+    "optimizer": dict(choices=("adamw", "sgd")), "schedule": dict(choices=("cosine", "step", "constant")),
+    "warmup_epochs": dict(type=int), "weight_decay": dict(type=float), "label_smoothing": dict(type=float),
+    "balance": dict(choices=("none", "weights", "sampler"), help="class weighting or balanced sampling"),
+    "grad_clip": dict(type=float), "early_stopping": dict(type=int, metavar="PATIENCE"),
+    "seed": dict(type=int), "accelerator": dict(type=str, help="auto, cpu, gpu"),
+    "devices": dict(type=str, help="auto, N, or a list like 0,1"), "num_nodes": dict(type=int),
+    "strategy": dict(type=str, help="auto, ddp, ddp_spawn, fsdp, ..."),
+    "precision": dict(type=str, help="32-true, bf16-mixed, 16-mixed (default: mixed on GPU)"),
+    "num_workers": dict(type=int), "runs_dir": dict(type=str), "name": dict(type=str),
+    "weights": dict(type=str, help="local backbone weights file, for machines without internet"),
+    "tta": dict(type=int, choices=(1, 2), help="2: average with the mirrored clip at evaluation"),
+}
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on a prepared cache, then evaluate it")
+    p.add_argument("--config", type=Path, help="YAML file with TrainConfig keys; flags override it")
+    for key, options in _TRAIN_FLAGS.items():
+        p.add_argument(f"--{key.replace('_', '-')}", dest=key, default=None, **options)
+    p.add_argument("--augment", dest="augment", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--pretrained", dest="pretrained", action=argparse.BooleanOptionalAction, default=None,
+                   help="start from ImageNet/Kinetics weights (downloaded once, then cached)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="model option, e.g. hidden_size=512 or freeze_backbone=true (repeatable)")
+    p.add_argument("--resume", type=Path, help="a run folder or checkpoint to continue")
+    p.add_argument("--list-models", action="store_true", help="print the model names and exit")
+    _add_split_options(p)
+    p.set_defaults(run=_run_train)
+
+
+def _option_value(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def train_config_from_args(args: argparse.Namespace):
+    """The TrainConfig of ``emovid train``: defaults, then the YAML file, then flags."""
+    from emovid.config import ConfigError, TrainConfig, load_config
+
+    config = load_config(args.config) if args.config else TrainConfig()
+    changes = {k: getattr(args, k) for k in [*_TRAIN_FLAGS, "augment", "pretrained"] if getattr(args, k) is not None}
+    if args.option:
+        try:
+            pairs = dict(item.split("=", 1) for item in args.option)
+        except ValueError:
+            raise ConfigError("--option takes KEY=VALUE") from None
+        changes["model_options"] = {**config.model_options, **{k: _option_value(v) for k, v in pairs.items()}}
+    if args.kfold or args.train_actors or args.val_actors or args.test_actors:
+        splits = split_from_args(args)
+        if len(splits) != 1:
+            raise ConfigError("train runs one fold at a time: add --fold I (or use emovid experiment)")
+        actors = next(iter(splits.values()))
+        changes.update({f"{k}_actors": tuple(v) for k, v in actors.items() if v})
+    return config.replace(**changes)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from emovid.config import ConfigError, load_config
+    from emovid.models import WeightsUnavailableError, list_models
+
+    if args.list_models:
+        print("\n".join(list_models()))
+        return 0
+    try:
+        if args.resume:
+            run_dir = args.resume if args.resume.is_dir() else args.resume.parent.parent
+            config = load_config(run_dir / "config.yaml")
+        else:
+            config = train_config_from_args(args)
+        if not config.cache:
+            raise CliError("--cache is required (make one with `emovid prepare`)")
+        if config.model not in list_models():
+            raise CliError(f"unknown model {config.model!r}; choose from {', '.join(list_models())}")
+        from emovid.data.cache import CacheError
+        from emovid.training import train
+
+        run_dir = train(config, resume=args.resume)
+    except (ConfigError, CacheError, WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    _print_run_summary(run_dir)
+    return 0
+
+
+def _print_run_summary(run_dir: Path) -> None:
+    test = run_dir / "test" / "metrics.json"
+    if test.exists():
+        metrics = json.loads(test.read_text())
+        print(f"test accuracy {metrics['accuracy']:.1%}, balanced {metrics['balanced_accuracy']:.1%}, "
+              f"macro-F1 {metrics['macro_f1']:.3f}")
+    print(f"run folder: {run_dir} (metrics, confusion matrices, training curves, checkpoints)")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint on a split")
+    p.add_argument("run_dir", type=Path, metavar="RUN")
+    p.add_argument("--split", choices=("val", "test", "train"), default="test")
+    p.add_argument("--tta", type=int, choices=(1, 2), default=1, help="2: average with the mirrored clip")
+    p.add_argument("--num-workers", type=int, default=2)
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from emovid.checkpoint import CheckpointError
+    from emovid.data.cache import CacheError
+    from emovid.evaluate import evaluate_run
+
+    if not (args.run_dir / "config.yaml").exists():
+        raise CliError(f"{args.run_dir}: not a run folder (no config.yaml)")
+    try:
+        metrics = evaluate_run(args.run_dir, args.split, tta=args.tta, num_workers=args.num_workers)
+    except (CheckpointError, CacheError, FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"{args.split}: accuracy {metrics['accuracy']:.1%}, balanced {metrics['balanced_accuracy']:.1%}, "
+          f"macro-F1 {metrics['macro_f1']:.3f} on {metrics['num_samples']} clips -> {args.run_dir / args.split}")
+    return 0
+
+
+def _add_experiment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("experiment", help="run a grid of trainings and write the results table")
+    p.add_argument("grid", type=Path, metavar="GRID.yaml")
+    p.add_argument("--data", type=Path, help="override the grid's data folder")
+    p.add_argument("--out", type=Path, help="override the grid's output folder")
+    p.set_defaults(run=_run_experiment)
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from emovid.config import ConfigError
+    from emovid.experiment import Experiment, run_experiment
+
+    try:
+        experiment = Experiment.from_yaml(args.grid, data=args.data, out=args.out)
+    except (ConfigError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    rows = run_experiment(experiment)
+    print((experiment.out / "results.md").read_text())
+    failed = [r for r in rows if r["status"] != "done"]
+    print(f"results: {experiment.out / 'results.md'} and results.csv; {len(rows) - len(failed)} of {len(rows)} done")
+    return 1 if failed else 0
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the study in miniature on synthetic data: synth, prepare, train, test")
+    p.add_argument("--out", type=Path, default=Path("demo_output"))
+    p.add_argument("--epochs", type=int, default=None, help="epochs per model (default 6)")
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from emovid.demo import run_demo
+
+    table = run_demo(args.out, epochs=args.epochs, workers=args.workers)
+    print("\n" + table)
+    print(f"Everything is in {args.out}/: results.md and results.csv, and per model in runs/<name>/ the test and "
+          "val metrics.json, confusion_matrix.png, training_curves.png and checkpoints.")
+    print("On real RAVDESS: emovid experiment configs/study.yaml --data /path/to/RAVDESS (see the README).")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -236,14 +236,17 @@ class ClipCache:
         """uint8 (T, C, H, W) frames of one clip."""
         return load_clip(self.clip_path(key), self.settings.frames)
 
-    def check_compatible(self, frames: int, size: int) -> None:
-        """Refuse, with a clear message, a cache whose clips do not have the shape a model asks for."""
-        have = (self.settings.frames, self.settings.resize.size)
-        if have != (frames, size):
+    def check_compatible(self, frames: int, size: int | None = None) -> None:
+        """Refuse, with a clear message, a cache that cannot give clips of ``frames`` frames at ``size``.
+
+        A cache with more frames than asked is fine: a uniform subset of them is used.
+        """
+        have_frames, have_size = self.settings.frames, self.settings.resize.size
+        if frames > have_frames or (size is not None and size != have_size):
             raise CacheError(
-                f"{self.root} holds clips of {have[0]} frames at {have[1]}x{have[1]}, but {frames} frames at "
-                f"{size}x{size} were asked for; run `emovid prepare --frames {frames} --size {size}` "
-                "into another folder"
+                f"{self.root} holds clips of {have_frames} frames at {have_size}x{have_size}, but {frames} frames "
+                f"at {size or have_size}x{size or have_size} were asked for; run `emovid prepare --frames {frames} "
+                f"--size {size or have_size}` into another folder"
             )
 
 

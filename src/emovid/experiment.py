@@ -1,0 +1,226 @@
+"""Grids of training runs and the study's results table.
+
+A grid file (YAML)::
+
+    data: /path/to/RAVDESS          # a RAVDESS collection; a cache is prepared per frame count and resize
+    out: experiments/study
+    size: 224                       # crop size of the caches (short side: size * 256 / 224)
+    splits: study                   # or {kfold: 6}
+    base: {epochs: 30, batch_size: 16, lr: 0.0003}   # TrainConfig values shared by every run
+    grid:
+      model: [early-fusion-cnn, early-fusion-resnet18, late-fusion-resnet18, r3d18, cnn-lstm]
+      frames: [6, 10, 16]
+      augment: [true, false]
+      resize: [intelligent]
+      seed: [0]
+
+Every run has a fixed folder under ``out/runs``; a finished run (``test/metrics.json`` present) is skipped
+on the next call, an interrupted one resumes from its last checkpoint, and a run that fails is recorded
+and the grid goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import statistics
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emovid.config import ConfigError, TrainConfig
+from emovid.data.atomic import write_bytes_atomic
+from emovid.data.cache import PrepareSettings, prepare
+from emovid.data.ravdess import STUDY_SPLIT, kfold_splits
+from emovid.data.video import Resize
+
+GRID_KEYS = ("model", "frames", "augment", "resize", "seed")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the grid, for one split (the study's, or one fold)."""
+
+    model: str
+    frames: int
+    augment: bool
+    resize: str
+    seed: int
+    split: str
+    actors: dict[str, tuple[int, ...]]
+
+    @property
+    def name(self) -> str:
+        aug = "aug" if self.augment else "noaug"
+        return f"{self.model}-t{self.frames}-{aug}-{self.resize}-{self.split}-s{self.seed}"
+
+
+@dataclass
+class Experiment:
+    """A parsed grid file."""
+
+    data: Path
+    out: Path
+    size: int = 224
+    storage: str = "npy"
+    workers: int = 2
+    splits: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=lambda: {"study": dict(STUDY_SPLIT)})
+    base: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> Experiment:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("data", "out"):
+            if key not in raw:
+                raise ConfigError(f"{path}: missing {key!r}")
+        grid = {key: list(raw.get("grid", {}).get(key, [])) for key in GRID_KEYS}
+        unknown = set(raw.get("grid", {})) - set(GRID_KEYS)
+        if unknown or not grid["model"]:
+            raise ConfigError(f"{path}: grid needs 'model' and takes only {', '.join(GRID_KEYS)}")
+        grid["frames"] = grid["frames"] or [16]
+        grid["augment"] = grid["augment"] or [True]
+        grid["resize"] = grid["resize"] or ["intelligent"]
+        grid["seed"] = grid["seed"] or [0]
+        splits = raw.get("splits", "study")
+        if isinstance(splits, dict) and "kfold" in splits:
+            parsed = {f"fold{i}": fold for i, fold in enumerate(kfold_splits(folds=int(splits["kfold"])))}
+        elif splits == "study":
+            parsed = {"study": dict(STUDY_SPLIT)}
+        else:
+            raise ConfigError(f"{path}: splits must be 'study' or {{kfold: K}}")
+        TrainConfig.from_dict(raw.get("base", {}))  # fail early on a bad base config
+        return cls(Path(raw["data"]), Path(raw["out"]), int(raw.get("size", 224)), raw.get("storage", "npy"),
+                   int(raw.get("workers", 2)), parsed, dict(raw.get("base", {})), grid)
+
+    def runs(self) -> Iterator[RunSpec]:
+        for model, frames, augment, resize, seed in itertools.product(*(self.grid[k] for k in GRID_KEYS)):
+            for split, actors in self.splits.items():
+                yield RunSpec(model, int(frames), bool(augment), resize, int(seed), split, actors)
+
+    def cache_dir(self, frames: int, resize: str) -> Path:
+        return self.out / "caches" / f"{resize}-t{frames}-{self.size}"
+
+    def ensure_cache(self, frames: int, resize: str, progress: bool = True) -> Path:
+        """Prepare (or finish preparing) the cache a run needs; cheap when it is complete."""
+        folder = self.cache_dir(frames, resize)
+        if not (folder / "manifest.jsonl").exists():
+            short_side = round(self.size * 256 / 224)
+            settings = PrepareSettings(frames, Resize(resize, self.size, short_side), self.storage)
+            prepare(self.data, folder, settings, workers=self.workers, progress=progress)
+        return folder
+
+    def config_for(self, run: RunSpec, cache: Path) -> TrainConfig:
+        values = {
+            **self.base,
+            "cache": str(cache),
+            "model": run.model,
+            "frames": run.frames,
+            "augment": run.augment,
+            "seed": run.seed,
+            "train_actors": run.actors["train"],
+            "val_actors": run.actors["val"],
+            "test_actors": run.actors["test"],
+            "runs_dir": str(self.out / "runs"),
+            "name": run.name,
+        }
+        return TrainConfig.from_dict(values)
+
+
+def run_experiment(experiment: Experiment, progress: bool = True, log=print) -> list[dict]:
+    """Run every grid cell not yet finished, then write ``results.csv`` and ``results.md``; returns the rows."""
+    from emovid.training import train
+
+    runs = list(experiment.runs())
+    for number, run in enumerate(runs, start=1):
+        run_dir = experiment.out / "runs" / run.name
+        if (run_dir / "test" / "metrics.json").exists():
+            log(f"[{number}/{len(runs)}] {run.name}: finished earlier, skipped")
+            continue
+        log(f"[{number}/{len(runs)}] {run.name}")
+        try:
+            cache = experiment.ensure_cache(run.frames, run.resize, progress)
+            config = experiment.config_for(run, cache).replace(progress=progress)
+            resume = run_dir if (run_dir / "checkpoints" / "last.ckpt").exists() else None
+            if run_dir.exists() and resume is None:
+                _discard(run_dir)
+            train(config, resume=resume)
+        except Exception as exc:  # one failed run must not stop the grid; it is recorded and reported
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "error.txt").write_text(traceback.format_exc())
+            log(f"    failed: {type(exc).__name__}: {exc} (details in {run_dir / 'error.txt'})")
+    rows = collect_results(experiment, runs)
+    write_results(experiment.out, rows)
+    return rows
+
+
+def _discard(run_dir: Path) -> None:
+    """Move aside a run folder that holds no checkpoint, so the run starts clean in its fixed folder."""
+    n = 1
+    while (aside := run_dir.with_name(f"{run_dir.name}.incomplete-{n}")).exists():
+        n += 1
+    run_dir.rename(aside)
+
+
+def collect_results(experiment: Experiment, runs: list[RunSpec]) -> list[dict]:
+    rows = []
+    for run in runs:
+        run_dir = experiment.out / "runs" / run.name
+        metrics_path = run_dir / "test" / "metrics.json"
+        row: dict[str, Any] = {
+            "model": run.model, "frames": run.frames, "augment": run.augment, "resize": run.resize,
+            "split": run.split, "seed": run.seed, "run": str(run_dir.relative_to(experiment.out)),
+        }
+        if metrics_path.exists():
+            metrics = json.loads(metrics_path.read_text())
+            val_path = run_dir / "val" / "metrics.json"
+            val = json.loads(val_path.read_text())["accuracy"] if val_path.exists() else None
+            row.update(status="done", accuracy=metrics["accuracy"], balanced_accuracy=metrics["balanced_accuracy"],
+                       macro_f1=metrics["macro_f1"], val_accuracy=val)
+        else:
+            row.update(status="failed" if (run_dir / "error.txt").exists() else "missing")
+        rows.append(row)
+    return rows
+
+
+def write_results(out: Path, rows: list[dict]) -> None:
+    """``results.csv`` (one row per run) and ``results.md`` (the study's table: mean and std over seeds/folds)."""
+    columns = ["model", "frames", "augment", "resize", "split", "seed", "status", "accuracy", "balanced_accuracy",
+               "macro_f1", "val_accuracy", "run"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(out / "results.csv", buffer.getvalue().encode())
+    write_bytes_atomic(out / "results.md", results_table(rows).encode())
+
+
+def _cell(rows: list[dict]) -> str:
+    done = [r for r in rows if r["status"] == "done"]
+    if not done:
+        return "failed" if any(r["status"] == "failed" for r in rows) else "-"
+    accs = [100 * r["accuracy"] for r in done]
+    text = f"{accs[0]:.1f}" if len(accs) == 1 else f"{statistics.mean(accs):.1f} ± {statistics.stdev(accs):.1f}"
+    return f"[{text}]({done[0]['run']})" if len(done) == 1 else f"{text} (n={len(done)})"
+
+
+def results_table(rows: list[dict]) -> str:
+    """Test accuracy (%) per model (rows) and frames x augmentation x resize (columns)."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    columns = list(dict.fromkeys((r["frames"], r["augment"], r["resize"]) for r in rows))
+    show_resize = len({c[2] for c in columns}) > 1
+    header = [f"{f} frames{', aug' if a else ''}{f', {z}' if show_resize else ''}" for f, a, z in columns]
+    lines = ["| model | " + " | ".join(header) + " |", "|---|" + "---|" * len(columns)]
+    for model in models:
+        cells = [_cell([r for r in rows if r["model"] == model and (r["frames"], r["augment"], r["resize"]) == c])
+                 for c in columns]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    note = "Test accuracy (%). Mean ± std over seeds and folds where there are several; a single run links to it."
+    return note + "\n\n" + "\n".join(lines) + "\n"

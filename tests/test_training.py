@@ -1,0 +1,142 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from conftest import TINY_SPLIT
+from emovid.checkpoint import load_checkpoint
+from emovid.cli import main
+from emovid.config import ConfigError, TrainConfig, load_config, save_config
+from emovid.data.cache import CacheError
+from emovid.training import train
+
+FAST = dict(model="early-fusion-cnn", epochs=3, batch_size=16, lr=3e-3, warmup_epochs=0, num_workers=0,
+            progress=False, **TINY_SPLIT)
+
+
+def tiny_config(cache, tmp_path, **changes):
+    return TrainConfig(cache=str(cache), runs_dir=str(tmp_path / "runs"), **{**FAST, **changes})
+
+
+def read_losses(run_dir):
+    import csv
+
+    rows = list(csv.DictReader(open(next((run_dir / "logs").glob("version_*/metrics.csv")))))
+    return [float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_cache, tmp_path_factory):
+    return train(tiny_config(tiny_cache, tmp_path_factory.mktemp("trained"), epochs=8))
+
+
+def test_tiny_run_learns_and_writes_everything(trained_run):
+    losses = read_losses(trained_run)
+    assert len(losses) == 8 and losses[-1] < losses[0]
+    metrics = json.loads((trained_run / "test" / "metrics.json").read_text())
+    assert metrics["num_samples"] == 30 and metrics["actors"] == [23]
+    assert metrics["accuracy"] > 1 / 8 + 0.1  # chance is 12.5%
+    assert set(metrics["per_class"]) == {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust",
+                                         "surprised"}
+    assert list(metrics["per_actor_accuracy"]) == ["23"]
+    for picture in ("test/confusion_matrix.png", "val/confusion_matrix.png", "training_curves.png"):
+        assert (trained_run / picture).read_bytes()[:4] == b"\x89PNG"
+    assert (trained_run / "test" / "predictions.csv").read_text().count("\n") == 31
+    assert load_config(trained_run / "config.yaml").epochs == 8
+
+
+def test_checkpoint_is_self_contained(trained_run):
+    model, spec = load_checkpoint(trained_run / "checkpoints" / "last.ckpt")
+    assert spec.model_args["name"] == "early-fusion-cnn" and spec.frames == 4
+    assert spec.resize == {"mode": "intelligent", "size": 32, "short_side": 36}
+    assert len(spec.class_names) == 8 and len(spec.mean) == 3 and spec.clip_seconds == pytest.approx(1.2, abs=0.05)
+    assert model(torch.zeros(1, 4, 3, 32, 32)).shape == (1, 8)
+
+
+def test_evaluate_cli_with_tta(trained_run, capsys):
+    assert main(["evaluate", str(trained_run), "--split", "val", "--tta", "2", "--num-workers", "0"]) == 0
+    assert "val: accuracy" in capsys.readouterr().out
+    assert json.loads((trained_run / "val" / "metrics.json").read_text())["tta"] == 2
+
+
+def test_same_seed_same_metrics(tiny_cache, tmp_path):
+    config = tiny_config(tiny_cache, tmp_path, epochs=1, num_workers=2)
+    a, b = train(config), train(config)
+    assert a != b  # runs never overwrite each other
+    ma, mb = (json.loads((r / "test" / "metrics.json").read_text()) for r in (a, b))
+    assert ma["confusion_matrix"] == mb["confusion_matrix"] and read_losses(a) == read_losses(b)
+
+
+def test_sigkill_then_resume_ends_with_the_same_steps(tiny_cache, tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "emovid.cli", "train", "--cache", str(tiny_cache), "--model", "early-fusion-cnn",
+           "--epochs", "6", "--batch-size", "8", "--num-workers", "0", "--runs-dir", str(runs), "--name", "killed",
+           "--train-actors", "1-6", "--val-actors", "21", "--test-actors", "23"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = runs / "killed" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not last.exists():
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    steps_at_kill = torch.load(last, weights_only=True)["global_step"]
+    assert not (runs / "killed" / "test" / "metrics.json").exists()
+    assert main(["train", "--resume", str(runs / "killed")]) == 0
+    final = torch.load(last, weights_only=True)
+    steps_per_epoch = 180 // 8  # 180 training clips, batches of 8, the last partial batch dropped
+    assert steps_at_kill < 6 * steps_per_epoch
+    assert final["global_step"] == 6 * steps_per_epoch and final["epoch"] == 5
+    assert (runs / "killed" / "test" / "metrics.json").exists()
+
+
+def test_ddp_two_cpu_processes(tiny_cache, tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "emovid.cli", "train", "--cache", str(tiny_cache), "--model", "early-fusion-cnn",
+           "--epochs", "2", "--batch-size", "8", "--num-workers", "0", "--runs-dir", str(runs), "--name", "ddp",
+           "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--train-actors", "1-6",
+           "--val-actors", "21", "--test-actors", "23", "--no-augment"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in runs.iterdir()) == ["ddp"]  # one run folder, not one per process
+    metrics = json.loads((runs / "ddp" / "test" / "metrics.json").read_text())
+    assert metrics["num_samples"] == 30
+    model, _ = load_checkpoint(runs / "ddp" / "checkpoints" / "last.ckpt")
+    steps = torch.load(runs / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    assert steps == 2 * (90 // 8)  # each process sees half of the 180 clips per epoch
+
+
+def test_cache_of_another_shape_is_refused(tiny_cache, tmp_path):
+    with pytest.raises(CacheError, match="4 frames at 32x32, but 8 frames"):
+        train(tiny_config(tiny_cache, tmp_path, frames=8))
+    with pytest.raises(CacheError, match="but 4 frames at 64x64"):
+        train(tiny_config(tiny_cache, tmp_path, size=64))
+    assert main(["train", "--cache", str(tiny_cache), "--frames", "8", "--runs-dir", str(tmp_path)]) == 2
+
+
+def test_config_round_trips_through_yaml(tmp_path):
+    config = TrainConfig(cache="c", model="cnn-lstm", model_options={"hidden_size": 64}, train_actors=(1, 2),
+                         val_actors=(3,), test_actors=(4,), precision="bf16-mixed", early_stopping=3)
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == config
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"epochs": 2, "learning_rate": 0.1}))
+    with pytest.raises(ConfigError, match="unknown config keys: learning_rate"):
+        load_config(tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="overlap"):
+        TrainConfig(train_actors=(1, 2), test_actors=(2,))
+
+
+def test_cli_flags_override_yaml(tmp_path):
+    from emovid.cli import build_parser, train_config_from_args
+
+    save_config(TrainConfig(cache="c", epochs=5, lr=0.1), tmp_path / "c.yaml")
+    args = build_parser().parse_args(["train", "--config", str(tmp_path / "c.yaml"), "--epochs", "7",
+                                      "--option", "hidden_size=32", "--no-augment", "--kfold", "6", "--fold", "0"])
+    config = train_config_from_args(args)
+    assert (config.epochs, config.lr, config.augment, config.model_options) == (7, 0.1, False, {"hidden_size": 32})
+    assert config.test_actors == (1, 2, 3, 4) and config.val_actors == (5, 6, 7, 8)
