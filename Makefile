@@ -19,7 +19,7 @@ test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
