@@ -27,3 +27,40 @@ def tiny_cache(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_cache")
     prepare(tiny_data, out, TINY_PREPARE, workers=2, progress=False)
     return out
+
+
+def _emotion_frame(emotion: int, actor: int):
+    """Frames where the emotion sets where a bright square sits and how it moves; the actor sets the backdrop."""
+    import numpy as np
+
+    angle = 2 * np.pi * (emotion - 1) / 8
+    backdrop = np.array([40 + 20 * (actor % 5), 60 + 15 * (actor % 3), 90], np.uint8)
+
+    def frame(index: int, width: int, height: int):
+        image = np.empty((height, width, 3), np.uint8)
+        image[:] = backdrop
+        radius = 6 + index  # the square drifts outwards over the clip
+        cx = int(width / 2 + radius * np.cos(angle)) - 4
+        cy = int(height / 2 + radius * np.sin(angle)) - 4
+        image[max(cy, 0) : cy + 8, max(cx, 0) : cx + 8] = 235
+        return image
+
+    return frame
+
+
+@pytest.fixture(scope="session")
+def easy_cache(tmp_path_factory):
+    """A cache whose emotions are easy to see (a square's place and motion): for tests of the training loop."""
+    from emovid.data.ravdess import speech_set_names
+    from videos import make_video
+
+    data = tmp_path_factory.mktemp("easy_ravdess")
+    for name in speech_set_names(TINY_ACTORS, modalities=(2,)):
+        if name.statement == 1 and name.repetition == 1:
+            folder = data / f"Actor_{name.actor:02d}"
+            folder.mkdir(exist_ok=True)
+            make_video(folder / name.filename(), num_frames=10, width=48, height=48, fps=10, bframes=False,
+                       frame_fn=_emotion_frame(name.emotion, name.actor))
+    out = tmp_path_factory.mktemp("easy_cache")
+    prepare(data, out, TINY_PREPARE, workers=2, progress=False)
+    return out

@@ -32,30 +32,30 @@ def read_losses(run_dir):
 
 
 @pytest.fixture(scope="module")
-def trained_run(tiny_cache, tmp_path_factory):
-    return train(tiny_config(tiny_cache, tmp_path_factory.mktemp("trained"), epochs=8))
+def trained_run(easy_cache, tmp_path_factory):
+    return train(tiny_config(easy_cache, tmp_path_factory.mktemp("trained"), epochs=6, augment=False))
 
 
 def test_tiny_run_learns_and_writes_everything(trained_run):
     losses = read_losses(trained_run)
-    assert len(losses) == 8 and losses[-1] < losses[0]
+    assert len(losses) == 6 and losses[-1] < losses[0]
     metrics = json.loads((trained_run / "test" / "metrics.json").read_text())
-    assert metrics["num_samples"] == 30 and metrics["actors"] == [23]
-    assert metrics["accuracy"] > 1 / 8 + 0.1  # chance is 12.5%
+    assert metrics["num_samples"] == 15 and metrics["actors"] == [23]
+    assert metrics["accuracy"] >= 0.5  # chance is 12.5%; actor 23 was never seen in training
     assert set(metrics["per_class"]) == {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust",
                                          "surprised"}
     assert list(metrics["per_actor_accuracy"]) == ["23"]
     for picture in ("test/confusion_matrix.png", "val/confusion_matrix.png", "training_curves.png"):
         assert (trained_run / picture).read_bytes()[:4] == b"\x89PNG"
-    assert (trained_run / "test" / "predictions.csv").read_text().count("\n") == 31
-    assert load_config(trained_run / "config.yaml").epochs == 8
+    assert (trained_run / "test" / "predictions.csv").read_text().count("\n") == 16
+    assert load_config(trained_run / "config.yaml").epochs == 6
 
 
 def test_checkpoint_is_self_contained(trained_run):
     model, spec = load_checkpoint(trained_run / "checkpoints" / "last.ckpt")
     assert spec.model_args["name"] == "early-fusion-cnn" and spec.frames == 4
     assert spec.resize == {"mode": "intelligent", "size": 32, "short_side": 36}
-    assert len(spec.class_names) == 8 and len(spec.mean) == 3 and spec.clip_seconds == pytest.approx(1.2, abs=0.05)
+    assert len(spec.class_names) == 8 and len(spec.mean) == 3 and spec.clip_seconds == pytest.approx(1.0, abs=0.05)
     assert model(torch.zeros(1, 4, 3, 32, 32)).shape == (1, 8)
 
 
