@@ -62,7 +62,8 @@ def split_from_args(args: argparse.Namespace) -> dict[str, dict[str, tuple[int, 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emovid", description="Emotion recognition in videos from the face alone.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_synth, _add_index, _add_prepare, _add_train, _add_evaluate, _add_experiment, _add_demo):
+    for add in (_add_synth, _add_index, _add_prepare, _add_train, _add_evaluate, _add_experiment, _add_demo,
+                _add_predict, _add_export):
         add(sub)
     return parser
 
@@ -112,6 +113,8 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
                    help="short side before the centre crop (default size*256/224)")
     p.add_argument("--storage", choices=("npy", "jpeg"), default="npy",
                    help="npy: raw uint8, memory-mapped (default); jpeg: about 10x smaller, slower to read")
+    p.add_argument("--crop", choices=("center", "face"), default="center",
+                   help="center: as --resize says; face: a square around the detected face (default center)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
     p.set_defaults(run=_run_prepare)
 
@@ -124,7 +127,8 @@ def _run_prepare(args: argparse.Namespace) -> int:
         raise CliError(f"{args.data}: no such file or folder")
     short_side = args.short_side or round(args.size * 256 / 224)
     try:
-        settings = PrepareSettings(args.frames, Resize(args.resize, args.size, short_side), args.storage)
+        settings = PrepareSettings(args.frames, Resize(args.resize, args.size, short_side), args.storage,
+                                   crop=args.crop)
         report = prepare(args.data, args.out, settings, modalities=args.modalities,
                          vocal_channels=args.vocal_channels, workers=args.workers or cpu_workers())
     except (CacheError, ValueError) as exc:
@@ -336,6 +340,204 @@ def _run_demo(args: argparse.Namespace) -> int:
     print(f"Everything is in {args.out}/: results.md and results.csv, and per model in runs/<name>/ the test and "
           "val metrics.json, confusion_matrix.png, training_curves.png and checkpoints.")
     print("On real RAVDESS: emovid experiment configs/study.yaml --data /path/to/RAVDESS (see the README).")
+    return 0
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict the emotion of any video with a trained model")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, folders (searched recursively) or globs")
+    p.add_argument("--checkpoint", type=Path, metavar="CKPT",
+                   help="a checkpoint from `emovid train` (RUN/checkpoints/best.ckpt)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
+                   help="torch (default), or onnxruntime: --onnx FILE, else CKPT.onnx exported beside the checkpoint")
+    p.add_argument("--onnx", type=Path, metavar="FILE",
+                   help="a model from `emovid export` (implies --backend onnxruntime)")
+    p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="clips per model call (default 8)")
+    p.add_argument("--json", metavar="PATH", help="write all class probabilities as JSON ('-': standard output)")
+    p.add_argument("--csv", metavar="PATH", help="write all class probabilities as CSV ('-': standard output)")
+    g = p.add_argument_group("timeline: sliding windows over the whole video")
+    g.add_argument("--timeline", action="store_true", help="predict every window, not one clip per video")
+    g.add_argument("--window", type=float, metavar="SECONDS", help="window length (default: the model's clip length)")
+    g.add_argument("--stride", type=float, metavar="SECONDS", help="between window starts (default: window/2)")
+    g.add_argument("--timeline-out", type=Path, metavar="PREFIX",
+                   help="write PREFIX.csv, .json, .png (PREFIX-<video>.* for several videos); implies --timeline")
+    g.add_argument("--annotate", type=Path, metavar="OUT.mp4",
+                   help="write a copy of the video with each moment's emotion on it; implies --timeline")
+    p.set_defaults(run=_run_predict)
+
+
+def _load_predictor(args: argparse.Namespace):
+    """The Predictor the predict options ask for; CliError when it cannot be had."""
+    from dataclasses import replace
+
+    from emovid.checkpoint import CheckpointError, load_checkpoint
+    from emovid.export import ExportError, OnnxModel, export_onnx
+    from emovid.predict import Predictor
+
+    backend = args.backend or ("onnxruntime" if args.onnx else "torch")
+    if args.checkpoint is None and args.onnx is None:
+        raise CliError("pass --checkpoint CKPT, a model trained with `emovid train` (RUN/checkpoints/best.ckpt)")
+    if backend == "torch" and args.checkpoint is None:
+        raise CliError("--backend torch needs --checkpoint; an .onnx file runs with --backend onnxruntime")
+    try:
+        if backend == "torch":
+            predictor = Predictor.from_checkpoint(args.checkpoint)
+        else:
+            onnx_path = args.onnx or args.checkpoint.with_suffix(".onnx")
+            if args.onnx is None and (not onnx_path.exists() or
+                                      onnx_path.stat().st_mtime < args.checkpoint.stat().st_mtime):
+                export_onnx(*load_checkpoint(args.checkpoint), onnx_path)
+                print(f"exported {args.checkpoint} -> {onnx_path}", file=sys.stderr)
+            if not onnx_path.is_file():
+                raise CliError(f"{onnx_path}: no such ONNX file (make one with `emovid export`)")
+            runner = OnnxModel(onnx_path)
+            predictor = Predictor(runner, runner.spec())
+    except (CheckpointError, ExportError) as exc:
+        raise CliError(str(exc)) from None
+    except ImportError as exc:
+        raise CliError(f"{exc.name} is not installed: pip install 'emovid[export]'") from None
+    if args.crop:
+        predictor = Predictor(predictor.model, replace(predictor.spec, crop=args.crop))
+    return predictor
+
+
+def _video_tag(video: Path, videos: list[Path]) -> str | None:
+    """What tells a video's output files apart: None for a single video, else its stem (numbered if repeated)."""
+    if len(videos) == 1:
+        return None
+    return video.stem if sum(v.stem == video.stem for v in videos) == 1 else f"{video.stem}-{videos.index(video)}"
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from emovid.predict import csv_text, find_videos, write_text
+
+    if args.batch_size < 1:
+        raise CliError("--batch-size must be >= 1")
+    if (args.window is not None and args.window <= 0) or (args.stride is not None and args.stride <= 0):
+        raise CliError("--window and --stride must be > 0 seconds")
+    predictor = _load_predictor(args)
+    names = predictor.spec.class_names
+    videos, failures = find_videos(args.videos)
+    records = [_failure_record(f, names) for f in failures]
+    timeline = args.timeline or args.timeline_out is not None or args.annotate is not None
+    records += _timeline_records(args, predictor, videos) if timeline else _clip_records(args, predictor, videos)
+    if args.json:
+        write_text(args.json, json.dumps(records, indent=2) + "\n")
+    if args.csv:
+        write_text(args.csv, csv_text([{k: v for k, v in r.items() if k != "windows"} for r in records], names))
+    if "-" not in (args.json, args.csv):
+        _print_predictions(records, show_windows=timeline and args.timeline_out is None)
+    return 1 if any("error" in r for r in records) else 0
+
+
+def _failure_record(failure, names: Sequence[str]) -> dict:
+    """Say what went wrong on one line of standard error; the record carries it into --json and --csv."""
+    from emovid.predict import prediction_record
+
+    print(f"emovid predict: {failure.source}: {failure.reason}", file=sys.stderr)
+    return prediction_record(failure, names)
+
+
+def _clip_records(args: argparse.Namespace, predictor, videos: list[Path]) -> list[dict]:
+    from emovid.predict import Failure, predict_videos, prediction_record
+
+    names = predictor.spec.class_names
+    return [_failure_record(r, names) if isinstance(r, Failure) else prediction_record(r, names)
+            for r in predict_videos(videos, predictor, args.batch_size)]
+
+
+def _timeline_records(args: argparse.Namespace, predictor, videos: list[Path]) -> list[dict]:
+    """Per video: the mean over windows as its prediction, the windows, and the asked-for files."""
+    from emovid.data.video import VideoError
+    from emovid.predict import Prediction, as_failure, predict_timeline, prediction_record, timeline_records
+
+    names = predictor.spec.class_names
+    records = []
+    for video in videos:
+        try:
+            result = predict_timeline(video, predictor, args.window, args.stride, args.batch_size)
+            if result.note:
+                print(f"emovid predict: {video}: note: {result.note}", file=sys.stderr)
+            windows = timeline_records(result)
+            _write_timeline_outputs(args, video, videos, result, windows)
+        except (VideoError, OSError) as exc:
+            records.append(_failure_record(as_failure(exc, video), names))
+            continue
+        records.append({**prediction_record(Prediction(str(video), result.mean(), {}), names), "windows": windows})
+    return records
+
+
+def _write_timeline_outputs(args: argparse.Namespace, video: Path, videos: list[Path], result, windows: list) -> None:
+    from emovid.annotate import annotate_video, plot_timeline
+    from emovid.predict import csv_text, write_text
+
+    tag = _video_tag(video, videos)
+    if args.timeline_out is not None:
+        prefix = str(args.timeline_out) + (f"-{tag}" if tag else "")
+        write_text(f"{prefix}.csv", csv_text(windows, result.class_names))
+        record = {"file": str(video), "video": result.video, "note": result.note, "windows": windows}
+        write_text(f"{prefix}.json", json.dumps(record, indent=2) + "\n")
+        plot_timeline(result, Path(f"{prefix}.png"))
+        print(f"timeline of {video}: {prefix}.csv, .json, .png", file=sys.stderr)
+    if args.annotate is not None:
+        out = args.annotate
+        if tag:
+            out = out.with_name(f"{out.stem}-{tag}{out.suffix}")
+        frames = annotate_video(video, out, result)
+        print(f"annotated {video}: {out} ({frames} frames)", file=sys.stderr)
+
+
+def _print_predictions(records: list[dict], show_windows: bool) -> None:
+    ok = [r for r in records if "error" not in r]
+    if show_windows:
+        for r in ok:
+            print(f"{r['file']}")
+            print(f"  {'start':>8}  {'end':>8}  {'emotion':<10}  probability")
+            for w in r["windows"]:
+                print(f"  {w['start']:8.2f}  {w['end']:8.2f}  {w['emotion']:<10}  {w['probability']:.3f}")
+    if not ok:
+        return
+    width = max(4, *(len(r["file"]) for r in ok))
+    face = any("face_found" in r for r in ok)
+    print(f"{'file':<{width}}  {'emotion':<10}  probability" + ("  face" if face else ""))
+    for r in ok:
+        found = ("  " + ("yes" if r["face_found"] else "no (centre crop)")) if "face_found" in r else ""
+        print(f"{r['file']:<{width}}  {r['emotion']:<10}  {r['probability']:11.3f}{found}")
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a checkpoint to ONNX, checked against PyTorch with ONNX Runtime")
+    p.add_argument("checkpoint", type=Path, metavar="CKPT")
+    p.add_argument("--onnx", type=Path, help="output file (default: CKPT with .onnx)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from emovid.checkpoint import CheckpointError, load_checkpoint
+    from emovid.export import OPSET, ExportError, OnnxModel, export_onnx, max_difference
+
+    opset = args.opset or OPSET
+    out = args.onnx or args.checkpoint.with_suffix(".onnx")
+    try:
+        model, spec = load_checkpoint(args.checkpoint)
+        exporter = export_onnx(model, spec, out, opset=opset)
+        size = spec.resize["size"]
+        clips = torch.randn(3, spec.frames, 3, size, size, generator=torch.Generator().manual_seed(0))
+        logits, probs = max_difference(model, OnnxModel(out), clips)
+    except (CheckpointError, ExportError) as exc:
+        raise CliError(str(exc)) from None
+    except ImportError as exc:
+        raise CliError(f"{exc.name} is not installed: pip install 'emovid[export]'") from None
+    print(f"wrote {out} ({spec.model_args['name']}, {exporter} exporter, opset {opset}); ONNX Runtime vs PyTorch "
+          f"on 3 random clips: max |logit diff| {logits:.1e}, max |probability diff| {probs:.1e}")
+    if probs > 1e-4:
+        print(f"emovid export: {out}: ONNX Runtime disagrees with PyTorch (max probability diff {probs:.1e})",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -122,7 +122,7 @@ def build_spec(model: nn.Module, cache: ClipCache, frames: int) -> InferenceSpec
         class_names=EMOTIONS,
         frames=frames,
         resize={"mode": settings.resize.mode, "size": settings.resize.size, "short_side": settings.resize.short_side},
-        crop=getattr(settings, "crop", "center"),
+        crop=settings.crop,
         mean=tuple(model.input_spec.mean),
         std=tuple(model.input_spec.std),
         clip_seconds=round(sum(durations) / len(durations), 3) if durations else 3.0,

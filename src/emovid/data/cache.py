@@ -35,7 +35,7 @@ from emovid.data.atomic import (
     write_jsonl_atomic,
 )
 from emovid.data.ravdess import IndexEntry, Reject, scan
-from emovid.data.video import Resize, VideoError, read_clip
+from emovid.data.video import CROP_MODES, Resize, VideoError, read_clip
 
 # Bump when preprocessing changes the stored tensors, so older caches are refused, not reused.
 CACHE_FORMAT_VERSION = 1
@@ -54,10 +54,13 @@ class PrepareSettings:
     resize: Resize = field(default_factory=Resize)
     storage: str = "npy"
     jpeg_quality: int = 90
+    crop: str = "center"  # or "face": a square around the face, see emovid.faces
 
     def __post_init__(self) -> None:
         if self.frames < 1:
             raise ValueError(f"frames must be >= 1, got {self.frames}")
+        if self.crop not in CROP_MODES:
+            raise ValueError(f"unknown crop {self.crop!r}; choose from {', '.join(CROP_MODES)}")
         if self.storage not in STORAGE_FORMATS:
             raise ValueError(f"unknown storage {self.storage!r}; choose from {', '.join(STORAGE_FORMATS)}")
 
@@ -113,7 +116,7 @@ def load_clip(path: Path, num_frames: int) -> np.ndarray:
 def _prepare_one(job: tuple[IndexEntry, PrepareSettings, Path]) -> tuple[str, dict | None, str | None]:
     entry, settings, clips_dir = job
     try:
-        clip = read_clip(entry.source, settings.frames, settings.resize)
+        clip = read_clip(entry.source, settings.frames, settings.resize, settings.crop)
     except VideoError as exc:
         return entry.source.display, None, str(exc).removeprefix(f"{entry.source.display}: ")
     meta = {"key": entry.key, **entry.meta.as_dict(), **clip.meta}
@@ -127,6 +130,7 @@ def _check_or_write_settings(out: Path, record: dict) -> None:
     path = out / "cache.json"
     if path.exists():
         existing = json.loads(path.read_text())
+        existing["settings"].setdefault("crop", "center")  # caches made before face cropping are centre-cropped
         if existing != record:
             diff = ", ".join(
                 f"{k}: cache has {existing.get(k)!r}, asked {record.get(k)!r}"

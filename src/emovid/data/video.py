@@ -2,7 +2,9 @@
 
 Only this module imports PyAV. Frames come back as uint8 RGB arrays (H, W, C), already resized by
 the caller's :class:`FrameGeometry`, because resizing during PyAV's colour conversion (one swscale
-pass) is cheaper than converting at full size and resizing afterwards.
+pass) is cheaper than converting at full size and resizing afterwards. Face cropping is the exception: it
+needs the whole frame, so :func:`clip_geometry` and :func:`finish_clip` decode at a working size and crop
+after detection; read_clip and streaming callers (timelines) share them, so both give the same pixels.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +21,7 @@ import av
 import numpy as np
 
 from emovid.data.ravdess import VideoSource
+from emovid.faces import DETECT_WIDTH, crop_to_face
 
 
 class VideoError(Exception):
@@ -174,22 +177,45 @@ class VideoReader:
 
         Only wanted frames are converted and resized.
         """
+        kept = dict(self.stream(indices, geometry))
+        return np.stack([kept[i] for i in indices])
+
+    def stream(
+        self, indices: Iterable[int] | None = None, geometry: FrameGeometry | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Frames as (index, uint8 RGB (H, W, C)) pairs in presentation order, each once, from one decode pass.
+
+        Nothing is kept between frames, so a caller that holds only what it needs reads any length of video.
+
+        Args:
+            indices: frame indices in ``[0, num_frames)`` (any order, repeats ignored); None: every frame the
+                decoder gives, which may be fewer than ``num_frames`` (an mp4 edit list can hide a frame).
+            geometry: how to scale and crop each display-oriented frame; None keeps full size.
+
+        Raises:
+            VideoError: some asked-for frames could not be decoded (raised after the others are yielded).
+        """
         n = self.info.num_frames
-        if any(not 0 <= i < n for i in indices):
-            raise ValueError(f"{self.name}: frame index out of range [0, {n})")
-        wanted = {self._pts[i] for i in indices}
-        kept: dict[int, np.ndarray] = {}
+        if indices is None:
+            index_of = {pts: i for i, pts in enumerate(self._pts)}
+            wanted = None
+        else:
+            chosen = set(indices)
+            if any(not 0 <= i < n for i in chosen):
+                raise ValueError(f"{self.name}: frame index out of range [0, {n})")
+            index_of = {self._pts[i]: i for i in chosen}
+            wanted = set(index_of)
+        asked = len(index_of)
         for frame in self._decode(wanted):
-            if frame.pts in wanted and frame.pts not in kept:
-                kept[frame.pts] = self._convert(frame, geometry)
-                if len(kept) == len(wanted):
-                    break
-        missing = wanted - kept.keys()
-        if missing:
+            index = index_of.pop(frame.pts, None)
+            if index is not None:
+                yield index, self._convert(frame, geometry)
+                if not index_of:
+                    return
+        if wanted is not None and index_of:
             raise VideoError(
-                f"{self.name}: {len(missing)} of {len(wanted)} frames could not be decoded (truncated video?)"
+                f"{self.name}: {len(index_of)} of {asked} frames could not be decoded (truncated video?)"
             )
-        return np.stack([kept[self._pts[i]] for i in indices])
 
     def _convert(self, frame: av.VideoFrame, geometry: FrameGeometry | None) -> np.ndarray:
         rotation = self.info.rotation
@@ -270,6 +296,13 @@ class Resize:
             return naive_geometry(self.size)
         return intelligent_geometry(width, height, self.short_side, self.size)
 
+    def center_region(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """What :meth:`geometry` keeps of a (width, height) frame, as (left, top, width, height) in its pixels."""
+        if self.mode == "naive":
+            return 0, 0, width, height
+        side = min(width, height, round(min(width, height) * self.size / self.short_side))
+        return (width - side) // 2, (height - side) // 2, side, side
+
 
 @dataclass
 class Clip:
@@ -279,19 +312,55 @@ class Clip:
     meta: dict
 
 
-def read_clip(source: VideoSource | str | Path, num_frames: int, resize: Resize) -> Clip:
+CROP_MODES = ("center", "face")
+
+
+def clip_geometry(resize: Resize, crop: str, width: int, height: int) -> FrameGeometry:
+    """How to decode the frames of a clip from a (width, height) video.
+
+    ``center``: straight to the model's input. ``face``: whole frames at a working size, cropped afterwards
+    by :func:`finish_clip`; big enough that the detector sees :data:`~emovid.faces.DETECT_WIDTH` pixels and a
+    face filling half the frame's height still gives ``resize.size`` pixels without upscaling.
+    """
+    if crop not in CROP_MODES:
+        raise ValueError(f"unknown crop {crop!r}; choose from {', '.join(CROP_MODES)}")
+    if crop == "center":
+        return resize.geometry(width, height)
+    scale = min(1.0, max(2 * resize.size / min(width, height), DETECT_WIDTH / width))
+    scaled = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return FrameGeometry(scaled, (0, 0, *scaled))
+
+
+def finish_clip(frames: np.ndarray, resize: Resize, crop: str) -> tuple[np.ndarray, dict]:
+    """Frames decoded with :func:`clip_geometry`, uint8 (T, H, W, C), to the model's clip (T, C, H, W).
+
+    Returns the clip and its crop metadata: with ``face``, whether a face was found (if not, the centre crop
+    was taken) and where, see :func:`emovid.faces.crop_to_face`.
+    """
+    meta: dict = {"crop": crop}
+    if crop == "face":
+        height, width = frames.shape[1:3]
+        frames, face = crop_to_face(frames, resize.size, resize.center_region(width, height))
+        meta.update(face)
+    return np.ascontiguousarray(frames.transpose(0, 3, 1, 2)), meta  # (T, H, W, C) -> (T, C, H, W)
+
+
+def read_clip(source: VideoSource | str | Path, num_frames: int, resize: Resize, crop: str = "center") -> Clip:
     """Decode ``num_frames`` frames spread uniformly over a video, resized; raises :class:`VideoError`.
 
-    A video with fewer frames than asked repeats frames, and its metadata says ``repeated_frames``.
+    A video with fewer frames than asked repeats frames, and its metadata says ``repeated_frames``. ``crop``
+    is ``center`` (as ``resize`` says) or ``face`` (a square around the face, the centre crop if none is found).
     """
     with open_video(source) as reader:
         info = reader.info
         indices = uniform_indices(info.num_frames, num_frames)
-        frames = reader.frames_at(indices, resize.geometry(info.width, info.height))
+        frames = reader.frames_at(indices, clip_geometry(resize, crop, info.width, info.height))
+    frames, crop_meta = finish_clip(frames, resize, crop)
     meta = {
         "source": reader.name,
         "indices": indices.tolist(),
         "repeated_frames": info.num_frames < num_frames,
         **info.as_dict(),
+        **crop_meta,
     }
-    return Clip(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)), meta)  # (T, H, W, C) -> (T, C, H, W)
+    return Clip(frames, meta)

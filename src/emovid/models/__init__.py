@@ -4,7 +4,15 @@ Build models by name with :func:`create_model`; see :mod:`emovid.models.registry
 """
 
 # Importing the family modules runs their @register_model decorators: this is where the registry fills.
-from emovid.models import cnn_lstm, early_fusion, late_fusion, temporal_attention, video_resnets  # noqa: F401
+from emovid.models import (  # noqa: F401
+    cnn_lstm,
+    early_fusion,
+    fer,
+    hsemotion,
+    late_fusion,
+    temporal_attention,
+    video_resnets,
+)
 from emovid.models.registry import (
     create_model,
     list_models,

@@ -1,0 +1,303 @@
+"""Inference on any video: one clip per video (batched over videos), or a timeline of sliding windows.
+
+A :class:`Predictor` is any model that maps normalised float clips (B, T, C, H, W) to logits, with the
+:class:`~emovid.checkpoint.InferenceSpec` that says how to make those clips; clips are made exactly as for
+training, by :mod:`emovid.data.video`. Timelines decode the video once and keep only the (already resized)
+frames the windows in progress still need, so memory does not grow with the video's length.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from emovid.checkpoint import InferenceSpec, load_checkpoint
+from emovid.data.ravdess import VIDEO_SUFFIXES
+from emovid.data.video import (
+    Clip,
+    Resize,
+    VideoError,
+    clip_geometry,
+    finish_clip,
+    open_video,
+    read_clip,
+    uniform_indices,
+)
+from emovid.transforms import normalize
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A model and how to feed it: ``model`` maps normalised float clips (B, T, C, H, W) to logits (B, K)."""
+
+    model: nn.Module
+    spec: InferenceSpec
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> Predictor:
+        """Raises :class:`~emovid.checkpoint.CheckpointError` for a missing or incompatible file."""
+        return cls(*load_checkpoint(path))
+
+    @property
+    def resize(self) -> Resize:
+        return Resize(**self.spec.resize)
+
+    @torch.inference_mode()
+    def probabilities(self, clips: np.ndarray) -> np.ndarray:
+        """uint8 clips (B, T, C, H, W) to class probabilities (B, K)."""
+        x = normalize(torch.from_numpy(np.ascontiguousarray(clips)), self.spec.mean, self.spec.std)
+        return torch.softmax(self.model(x).float(), dim=-1).numpy()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An input that gave no prediction; ``reason`` is one line."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Class probabilities (K,) for one video, with its clip metadata (duration, crop, face found...)."""
+
+    source: str
+    probabilities: np.ndarray
+    meta: dict
+
+
+def find_videos(inputs: Sequence[str]) -> tuple[list[Path], list[Failure]]:
+    """Expand files, folders (searched recursively for video suffixes) and glob patterns, keeping order.
+
+    A file is taken whatever its suffix (decoding says whether it is a video); inputs that match nothing
+    come back as failures.
+    """
+    videos: list[Path] = []
+    failures: list[Failure] = []
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+            if not found:
+                failures.append(Failure(text, f"no videos ({', '.join(VIDEO_SUFFIXES)}) in this folder"))
+        elif path.exists():
+            found = [path]
+        else:
+            found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            if not found:
+                failures.append(Failure(text, "no such file or folder" if glob.escape(text) == text else
+                                        "the pattern matches no file"))
+        videos.extend(found)
+    return videos, failures
+
+
+def as_failure(error: Exception, source: str | Path) -> Failure:
+    """An error (a VideoError, or an OSError writing outputs) as a Failure whose reason does not repeat the file."""
+    return Failure(str(source), str(error).removeprefix(f"{source}: "))
+
+
+def predict_videos(paths: Iterable[Path], predictor: Predictor, batch_size: int = 8) -> Iterator[Prediction | Failure]:
+    """One clip per video through the model, ``batch_size`` videos at a time; results in input order."""
+    spec = predictor.spec
+    pending: list[Failure | tuple[str, Clip]] = []
+    waiting = 0  # clips in ``pending``
+
+    def flush() -> Iterator[Prediction | Failure]:
+        clips = [item[1].frames for item in pending if not isinstance(item, Failure)]
+        probs = iter(predictor.probabilities(np.stack(clips)) if clips else ())
+        for item in pending:
+            yield item if isinstance(item, Failure) else Prediction(item[0], next(probs), item[1].meta)
+        pending.clear()
+
+    for path in paths:
+        try:
+            pending.append((str(path), read_clip(path, spec.frames, predictor.resize, spec.crop)))
+            waiting += 1
+        except VideoError as exc:
+            pending.append(as_failure(exc, path))
+        if waiting == batch_size:
+            yield from flush()
+            waiting = 0
+    yield from flush()
+
+
+@dataclass(frozen=True)
+class Window:
+    """Frames [start, end) of a video, and the T frame indices sampled uniformly inside them."""
+
+    start: int
+    end: int
+    indices: np.ndarray
+
+
+def sliding_windows(num_frames: int, fps: float, frames: int, window: float, stride: float) -> list[Window]:
+    """Windows of ``window`` seconds every ``stride`` seconds, covering the whole video.
+
+    The first starts at frame 0; the last ends at the last frame (so the final step can be shorter than
+    ``stride``). A video shorter than one window gets one window over all of it.
+    """
+    if window <= 0 or stride <= 0:
+        raise ValueError(f"window and stride must be > 0 seconds, got {window} and {stride}")
+    length = max(1, round(window * fps))
+    step = max(1, round(stride * fps))
+    if num_frames <= length:
+        starts = [0]
+        length = num_frames
+    else:
+        starts = list(range(0, num_frames - length + 1, step))
+        if starts[-1] + length < num_frames:
+            starts.append(num_frames - length)
+    return [Window(s, s + length, s + uniform_indices(length, frames)) for s in starts]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Per-window probabilities (W, K) of one video, with window times in seconds."""
+
+    source: str
+    class_names: tuple[str, ...]
+    starts: np.ndarray  # (W,) seconds
+    ends: np.ndarray  # (W,) seconds
+    probabilities: np.ndarray  # (W, K)
+    video: dict  # VideoInfo.as_dict()
+    window_meta: list[dict]  # per window: crop, face_found...
+    note: str | None = None
+
+    def mean(self) -> np.ndarray:
+        """The video's probabilities (K,): the mean over windows."""
+        return self.probabilities.mean(axis=0)
+
+
+def predict_timeline(
+    source: str | Path,
+    predictor: Predictor,
+    window: float | None = None,
+    stride: float | None = None,
+    batch_size: int = 8,
+) -> Timeline:
+    """Probabilities of sliding windows over a whole video, from one streaming decode pass.
+
+    Args:
+        source: the video.
+        predictor: model and spec.
+        window: window length in seconds (default: the spec's ``clip_seconds``, what the model was trained on).
+        stride: seconds between window starts (default: half the window).
+        batch_size: windows per model call.
+
+    Raises:
+        VideoError: the video cannot be read.
+    """
+    spec, resize = predictor.spec, predictor.resize
+    window = window or spec.clip_seconds
+    stride = stride or window / 2
+    probs: list[np.ndarray] = []
+    metas: list[dict] = []
+    batch: list[np.ndarray] = []
+    with open_video(source) as reader:
+        info = reader.info
+        windows = sliding_windows(info.num_frames, info.fps, spec.frames, window, stride)
+        geometry = clip_geometry(resize, spec.crop, info.width, info.height)
+        needed = sorted({int(i) for w in windows for i in w.indices})
+        buffer: dict[int, np.ndarray] = {}  # frame index -> (H, W, C) frame, only those still needed
+        done = 0
+        for index, frame in reader.stream(needed, geometry):
+            buffer[index] = frame
+            while done < len(windows) and all(int(i) in buffer for i in windows[done].indices):
+                clip, meta = finish_clip(np.stack([buffer[int(i)] for i in windows[done].indices]), resize, spec.crop)
+                batch.append(clip)
+                metas.append(meta)
+                done += 1
+                # Windows start in order, so no later window needs a frame before the next one's first.
+                first = int(windows[done].indices[0]) if done < len(windows) else info.num_frames
+                for old in [i for i in buffer if i < first]:
+                    del buffer[old]
+                if len(batch) == batch_size:
+                    probs.append(predictor.probabilities(np.stack(batch)))
+                    batch.clear()
+    if batch:
+        probs.append(predictor.probabilities(np.stack(batch)))
+    note = None
+    if len(windows) == 1 and info.duration < window:
+        note = f"the video ({info.duration:.2f} s) is shorter than one window ({window:.2f} s): one window over it all"
+    return Timeline(
+        source=str(source),
+        class_names=spec.class_names,
+        starts=np.array([w.start / info.fps for w in windows]),
+        ends=np.array([w.end / info.fps for w in windows]),
+        probabilities=np.concatenate(probs),
+        video=info.as_dict(),
+        window_meta=metas,
+        note=note,
+    )
+
+
+def _top(probabilities: np.ndarray, class_names: Sequence[str]) -> tuple[str, float]:
+    best = int(np.argmax(probabilities))
+    return class_names[best], float(probabilities[best])
+
+
+def prediction_record(result: Prediction | Failure, class_names: Sequence[str]) -> dict:
+    """A flat, JSON-ready record: file, top emotion and its probability, every class's, or the error."""
+    if isinstance(result, Failure):
+        return {"file": result.source, "error": result.reason}
+    emotion, probability = _top(result.probabilities, class_names)
+    face = {k: result.meta[k] for k in ("face_found", "face_box") if k in result.meta}
+    return {
+        "file": result.source,
+        "emotion": emotion,
+        "probability": round(probability, 6),
+        "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, result.probabilities, strict=True)},
+        **face,
+    }
+
+
+def timeline_records(timeline: Timeline) -> list[dict]:
+    """One record per window: start and end in seconds, top emotion, every class's probability."""
+    records = []
+    for start, end, p, meta in zip(timeline.starts, timeline.ends, timeline.probabilities, timeline.window_meta,
+                                   strict=True):
+        emotion, probability = _top(p, timeline.class_names)
+        records.append({
+            "start": round(float(start), 4),
+            "end": round(float(end), 4),
+            "emotion": emotion,
+            "probability": round(probability, 6),
+            "probabilities": {c: round(float(v), 6) for c, v in zip(timeline.class_names, p, strict=True)},
+            **({"face_found": meta["face_found"]} if "face_found" in meta else {}),
+        })
+    return records
+
+
+def csv_text(records: Sequence[dict], class_names: Sequence[str]) -> str:
+    """Records as CSV: their plain fields, then one column per class probability."""
+    plain = list(dict.fromkeys(k for r in records for k in r if k != "probabilities"))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*plain, *class_names])
+    for r in records:
+        probs = r.get("probabilities", {})
+        writer.writerow([_cell(r.get(k)) for k in plain] + [probs.get(c, "") for c in class_names])
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    return "" if value is None else json.dumps(value) if isinstance(value, list) else value
+
+
+def write_text(target: str | Path, text: str) -> None:
+    """Write to a file, or to standard output when ``target`` is ``-``."""
+    if str(target) == "-":
+        sys.stdout.write(text)
+        return
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    Path(target).write_text(text)

