@@ -416,3 +416,23 @@ def test_hsemotion_frame_encoder_in_late_fusion(tmp_path: Path) -> None:
         assert model.eval()(torch.randn(1, 3, 3, 64, 64)).shape == (1, 8)
     with pytest.raises(WeightsUnavailableError, match="--weights PATH"):
         create_model("late-fusion-hsemotion", pretrained=True)
+
+
+def test_predict_without_checkpoint_is_zero_shot(fer_weights: Path, ravdess_samples: list[Path], capsys) -> None:
+    from emovid.cli import main
+
+    assert main(["predict", str(ravdess_samples[0]), "--weights", str(fer_weights), "--frames", "8",
+                 "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out[captured.out.index("[") :])[0]
+    probabilities = record["probabilities"]
+    assert probabilities["calm"] == 0 and sum(probabilities.values()) == pytest.approx(1, abs=1e-4)
+    assert "calm" in captured.err
+
+
+def test_edit_list_hidden_frame_is_not_counted(ravdess_samples: list[Path]) -> None:
+    from emovid.data.video import Resize, open_video, read_clip
+
+    with open_video(ravdess_samples[0]) as reader:
+        assert reader.info.num_frames == 99  # 100 packets, one hidden by the mp4 edit list, as ffmpeg shows
+    assert read_clip(ravdess_samples[0], 64, Resize("naive", 32)).frames.shape == (64, 3, 32, 32)

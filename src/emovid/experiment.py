@@ -5,6 +5,7 @@ A grid file (YAML)::
     data: /path/to/RAVDESS          # a RAVDESS collection; a cache is prepared per frame count and resize
     out: experiments/study
     size: 224                       # crop size of the caches (short side: size * 256 / 224)
+    crop: center                    # or face: a square around the detected face
     splits: study                   # or {kfold: 6}
     base: {epochs: 30, batch_size: 16, lr: 0.0003}   # TrainConfig values shared by every run
     grid:
@@ -70,6 +71,7 @@ class Experiment:
     size: int = 224
     storage: str = "npy"
     workers: int = 2
+    crop: str = "center"  # or "face": every cache crops a square around the face
     splits: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=lambda: {"study": dict(STUDY_SPLIT)})
     base: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
@@ -98,7 +100,7 @@ class Experiment:
             raise ConfigError(f"{path}: splits must be 'study' or {{kfold: K}}")
         TrainConfig.from_dict(raw.get("base", {}))  # fail early on a bad base config
         return cls(Path(raw["data"]), Path(raw["out"]), int(raw.get("size", 224)), raw.get("storage", "npy"),
-                   int(raw.get("workers", 2)), parsed, dict(raw.get("base", {})), grid)
+                   int(raw.get("workers", 2)), raw.get("crop", "center"), parsed, dict(raw.get("base", {})), grid)
 
     def runs(self) -> Iterator[RunSpec]:
         for model, frames, augment, resize, seed in itertools.product(*(self.grid[k] for k in GRID_KEYS)):
@@ -106,14 +108,14 @@ class Experiment:
                 yield RunSpec(model, int(frames), bool(augment), resize, int(seed), split, actors)
 
     def cache_dir(self, frames: int, resize: str) -> Path:
-        return self.out / "caches" / f"{resize}-t{frames}-{self.size}"
+        return self.out / "caches" / f"{resize}-{self.crop}-t{frames}-{self.size}"
 
     def ensure_cache(self, frames: int, resize: str, progress: bool = True) -> Path:
         """Prepare (or finish preparing) the cache a run needs; cheap when it is complete."""
         folder = self.cache_dir(frames, resize)
         if not (folder / "manifest.jsonl").exists():
             short_side = round(self.size * 256 / 224)
-            settings = PrepareSettings(frames, Resize(resize, self.size, short_side), self.storage)
+            settings = PrepareSettings(frames, Resize(resize, self.size, short_side), self.storage, crop=self.crop)
             prepare(self.data, folder, settings, workers=self.workers, progress=progress)
         return folder
 

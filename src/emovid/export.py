@@ -1,8 +1,9 @@
 """ONNX export of a trained model, and an ONNX Runtime runner that stands in for the PyTorch model.
 
 The ONNX graph takes normalised float clips ``clips`` (B, T, C, H, W), with a dynamic batch axis, and
-returns ``logits`` (B, K). The :class:`~emovid.checkpoint.InferenceSpec` is stored in the file's metadata,
-so an exported model is as self-contained as its checkpoint.
+returns ``logits`` (B, K). The :class:`~emovid.checkpoint.InferenceSpec` is stored in the file's metadata and
+the weights inside it (one file below ONNX's 2 GB limit), so an exported model is as self-contained as its
+checkpoint.
 """
 
 from __future__ import annotations

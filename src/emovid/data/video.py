@@ -119,7 +119,8 @@ class VideoReader:
         pts: list[int] = []
         try:
             for packet in self._container.demux(self._stream):
-                if packet.size and packet.pts is not None:
+                # Packets an mp4 edit list discards are never shown: the decoder drops them too.
+                if packet.size and packet.pts is not None and not packet.is_discard:
                     pts.append(packet.pts)
         except av.FFmpegError as exc:
             if not pts:
@@ -189,7 +190,7 @@ class VideoReader:
 
         Args:
             indices: frame indices in ``[0, num_frames)`` (any order, repeats ignored); None: every frame the
-                decoder gives, which may be fewer than ``num_frames`` (an mp4 edit list can hide a frame).
+                decoder gives, without complaint if a damaged file gives fewer than ``num_frames``.
             geometry: how to scale and crop each display-oriented frame; None keeps full size.
 
         Raises:
