@@ -16,7 +16,7 @@ demo: $(STAMP)  ## generate synthetic RAVDESS, prepare it, train and evaluate th
 	$(BIN)/emovid demo --out demo_output
 
 test: $(STAMP)  ## run the test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
