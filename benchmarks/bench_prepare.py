@@ -120,16 +120,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "emovid_bench_720p")
+    parser.add_argument("--videos", nargs="*", type=Path, help="real clips to use instead (e.g. RAVDESS originals)")
     args = parser.parse_args()
-    args.data.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(args.clips):
-        path = args.data / f"clip{i:02d}.mp4"
-        if not path.exists():
-            make_clip(path, i)
-        paths.append(str(path))
-    size_mb = np.mean([Path(p).stat().st_size for p in paths]) * 8 / 1e6 / SECONDS
-    print(f"{len(paths)} clips, 1280x720, {FPS} fps, {SECONDS} s, H.264 with B-frames, {size_mb:.1f} Mbit/s")
+    if args.videos:
+        paths = [str(p) for p in args.videos] * max(1, args.clips // len(args.videos))
+        print(f"{len(paths)} clips from {len(args.videos)} given videos")
+    else:
+        args.data.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for i in range(args.clips):
+            path = args.data / f"clip{i:02d}.mp4"
+            if not path.exists():
+                make_clip(path, i)
+            paths.append(str(path))
+        size_mb = np.mean([Path(p).stat().st_size for p in paths]) * 8 / 1e6 / SECONDS
+        print(f"{len(paths)} clips, 1280x720, {FPS} fps, {SECONDS} s, H.264 with B-frames, {size_mb:.1f} Mbit/s")
 
     floor = throughput(decode_floor, paths)
     naive = throughput(naive_opencv, paths)
