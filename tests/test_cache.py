@@ -68,10 +68,10 @@ def test_half_written_clips_are_never_read_back(tree, tmp_path):
     # A kill between the array and its metadata leaves an array with no .json; a kill mid-write a temp file.
     (clips / f"{key}.json").unlink()
     (clips / f"{key}.npy").write_bytes(b"\x93NUMPY half")
-    (clips / ".tmp-999-x.npy").write_bytes(b"partial")
+    (clips / ".x.npy.999.part").write_bytes(b"partial")
     report = prepare(tree, out, SETTINGS, workers=1, progress=False)
     assert (report.written, report.reused) == (1, 11)
-    assert not list(clips.glob(".tmp-*"))
+    assert not list(clips.glob("*.part"))
     np.testing.assert_array_equal(np.load(clips / f"{key}.npy"), original)
 
 

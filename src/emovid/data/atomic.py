@@ -1,7 +1,8 @@
 """Atomic file writes: write to a temporary name in the same folder, then rename over the target.
 
-A reader never sees a half-written file, and an interrupted writer leaves only ``.tmp-*`` files, which
-:func:`remove_stale_temporaries` clears.
+A reader never sees a half-written file, and an interrupted writer leaves only hidden ``.*.part`` files,
+which :func:`remove_stale_temporaries` clears. The temporary keeps neither the target's suffix nor its
+visibility, so a glob for ``*.json`` or ``*.mp4`` never picks one up as a finished file.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-TMP_PREFIX = ".tmp-"
+TMP_SUFFIX = ".part"
 
 
 def write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Call ``write`` on a temporary binary file, flush it to disk, then rename it to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
         with open(tmp, "wb") as handle:
             write(handle)
@@ -49,7 +50,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def remove_stale_temporaries(folder: Path) -> int:
     """Delete temporaries left by interrupted writers; returns how many."""
-    stale = list(folder.glob(f"{TMP_PREFIX}*")) if folder.is_dir() else []
+    stale = list(folder.glob(f".*{TMP_SUFFIX}")) if folder.is_dir() else []
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)

@@ -14,26 +14,25 @@ from __future__ import annotations
 import io
 import json
 import multiprocessing
-import os
 import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from emovid.data.atomic import remove_stale_temporaries, write_atomic, write_bytes_atomic, write_jsonl_atomic
 from emovid.data.ravdess import EMOTIONS, INTENSITIES, NUM_ACTORS, STATEMENTS, RavdessName, parse_actor_list
 from emovid.data.synthetic_clip import ClipFormat, ClipPlan
 from emovid.data.synthetic_encode import add_audio, encode_video, is_complete
 
 META_NAME = "synth_meta.jsonl"
 SYNTH_VERSION = 1  # bump when the same config would render different pixels
-_TEMP = ".part"  # suffix of files being written; not a video suffix, so indexers ignore them
 _SPEECH = 1  # vocal channel: this generator writes the speech set only
 
 
@@ -155,12 +154,6 @@ def file_key(name: RavdessName, zip_archives: bool) -> str:
     return f"{actor_archive(name.actor)}:{_member(name)}" if zip_archives else _member(name)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}{_TEMP}")
-    temp.write_bytes(data)
-    os.replace(temp, path)
-
-
 @dataclass(frozen=True)
 class _Job:
     take: tuple[RavdessName, ...]
@@ -195,7 +188,7 @@ def _run(job: _Job) -> _Done:
         if job.folder is None:
             done.data[name] = data
         else:
-            _write_atomic(job.folder / name.filename(), data)
+            write_bytes_atomic(job.folder / name.filename(), data)
         done.written.append(name)
     return done
 
@@ -215,12 +208,13 @@ def _zip_complete(path: Path, members: list[str], config: SynthConfig) -> bool:
 
 
 def _write_zip(path: Path, files: dict[RavdessName, bytes]) -> None:
-    temp = path.with_name(f".{path.name}{_TEMP}")
-    # Stored, not deflated: H.264 does not compress further and readers can then seek straight into members.
-    with zipfile.ZipFile(temp, "w", zipfile.ZIP_STORED) as archive:
-        for name in sorted(files):
-            archive.writestr(_member(name), files[name])
-    os.replace(temp, path)
+    def write(handle: IO[bytes]) -> None:
+        # Stored, not deflated: H.264 does not compress further and readers can then seek straight into members.
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+            for name in sorted(files):
+                archive.writestr(_member(name), files[name])
+
+    write_atomic(path, write)
 
 
 def _record(name: RavdessName, config: SynthConfig, boxes: np.ndarray, zip_archives: bool) -> dict[str, Any]:
@@ -292,23 +286,14 @@ def _earlier_records(out: Path, config: SynthConfig) -> dict[str, dict[str, Any]
 
 def _write_meta(out: Path, records: dict[str, dict[str, Any]]) -> Path:
     path = out / META_NAME
-    temp = path.with_name(f".{path.name}{_TEMP}")
-    with open(temp, "w") as f:
-        for key in sorted(records):
-            f.write(json.dumps(records[key], separators=(",", ":")) + "\n")
-    os.replace(temp, path)
+    write_jsonl_atomic(path, (records[key] for key in sorted(records)))
     return path
-
-
-def _remove_stale_temps(folder: Path) -> None:
-    for stale in folder.glob(f".*{_TEMP}"):  # left by an interrupted run
-        stale.unlink()
 
 
 def _plan_jobs(out: Path, config: SynthConfig, zip_archives: bool) -> tuple[list[_Job], set[int]]:
     """The jobs, and in zip layout the actors whose archives need building; creates the actor folders."""
     takes = performances(config)
-    _remove_stale_temps(out)
+    remove_stale_temporaries(out)
     if zip_archives:
         members: dict[int, list[str]] = {}
         for take in takes:
@@ -317,7 +302,7 @@ def _plan_jobs(out: Path, config: SynthConfig, zip_archives: bool) -> tuple[list
         return [_Job(t, config, None, t[0].actor in rebuild) for t in takes], rebuild
     for actor in config.actors:
         (out / actor_folder(actor)).mkdir(exist_ok=True)
-        _remove_stale_temps(out / actor_folder(actor))
+        remove_stale_temporaries(out / actor_folder(actor))
     return [_Job(t, config, out / actor_folder(t[0].actor), True) for t in takes], set()
 
 
