@@ -1,9 +1,11 @@
 import csv
 
+import pytest
 import yaml
 
 from emovid.cli import main
-from emovid.experiment import Experiment, run_experiment
+from emovid.config import ConfigError
+from emovid.experiment import Experiment, results_table, run_experiment
 
 
 def write_grid(path, data, out):
@@ -39,3 +41,24 @@ def test_study_grids_parse():
     assert len(runs) == 5 * 3 * 2 and {r.split for r in runs} == {"study"}
     kfold = Experiment.from_yaml("configs/study-kfold.yaml", data="d", out="o")
     assert len(list(kfold.runs())) == 5 * 3 * 2 * 6
+
+
+def test_per_model_values_override_base_and_are_checked_before_any_run(tmp_path):
+    grid = {"model": ["early-fusion-cnn", "r3d18"], "frames": [6]}
+    experiment = Experiment(tmp_path, tmp_path, base={"epochs": 20, "lr": 0.003}, grid=grid,
+                            per_model={"r3d18": {"epochs": 2}})
+    configs = {run.model: experiment.config_for(run, tmp_path / "cache") for run in experiment.runs()}
+    assert (configs["early-fusion-cnn"].epochs, configs["r3d18"].epochs) == (20, 2)
+    assert configs["r3d18"].lr == 0.003
+    with pytest.raises(ConfigError, match="not in the grid: cnn-lstm"):
+        Experiment(tmp_path, tmp_path, grid=grid, per_model={"cnn-lstm": {"epochs": 1}})
+    with pytest.raises(ConfigError, match="per_model.r3d18: unknown config keys: epoch"):
+        Experiment(tmp_path, tmp_path, grid=grid, per_model={"r3d18": {"epoch": 1}})
+
+
+def test_table_names_epochs_only_when_models_differ():
+    row = {"frames": 6, "augment": True, "resize": "intelligent", "status": "done", "accuracy": 0.5, "run": "r"}
+    same = results_table([{**row, "model": "a", "epochs": 3}, {**row, "model": "b", "epochs": 3}])
+    assert "| a | [50.0](r) |" in same and "epochs" not in same
+    differ = results_table([{**row, "model": "a", "epochs": 3}, {**row, "model": "b", "epochs": 1}])
+    assert "| a (3 epochs) | [50.0](r) |" in differ and "| b (1 epoch) |" in differ

@@ -8,6 +8,8 @@ A grid file (YAML)::
     crop: center                    # or face: a square around the detected face
     splits: study                   # or {kfold: 6}
     base: {epochs: 30, batch_size: 16, lr: 0.0003}   # TrainConfig values shared by every run
+    per_model:                      # optional: TrainConfig values for one model, over base
+      r3d18: {lr: 0.0001}
     grid:
       model: [early-fusion-cnn, early-fusion-resnet18, late-fusion-resnet18, r3d18, cnn-lstm]
       frames: [6, 10, 16]
@@ -42,6 +44,7 @@ from emovid.data.ravdess import STUDY_SPLIT, kfold_splits
 from emovid.data.video import Resize
 
 GRID_KEYS = ("model", "frames", "augment", "resize", "seed")
+GRID_DEFAULTS: dict[str, list[Any]] = {"frames": [16], "augment": [True], "resize": ["intelligent"], "seed": [0]}
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,25 @@ class Experiment:
     splits: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=lambda: {"study": dict(STUDY_SPLIT)})
     base: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
+    per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.grid) - set(GRID_KEYS)
+        if unknown or not self.grid.get("model"):
+            raise ConfigError(f"grid needs 'model' and takes only {', '.join(GRID_KEYS)}")
+        self.grid = {key: list(self.grid.get(key) or GRID_DEFAULTS.get(key, [])) for key in GRID_KEYS}
+        strays = set(self.per_model) - set(self.grid.get("model", []))
+        if strays:
+            raise ConfigError(f"per_model names models not in the grid: {', '.join(sorted(strays))}")
+        for model in [None, *self.per_model]:
+            try:  # fail before the first run, not in the middle of the grid
+                self.settings_for(model)
+            except (ConfigError, TypeError, ValueError) as exc:
+                raise ConfigError(f"{'base' if model is None else f'per_model.{model}'}: {exc}") from None
+
+    def settings_for(self, model: str | None) -> TrainConfig:
+        """The training settings shared by every run of ``model``: base, then its per_model values."""
+        return TrainConfig.from_dict({**self.base, **self.per_model.get(model or "", {})})
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> Experiment:
@@ -83,14 +105,7 @@ class Experiment:
         for key in ("data", "out"):
             if key not in raw:
                 raise ConfigError(f"{path}: missing {key!r}")
-        grid = {key: list(raw.get("grid", {}).get(key, [])) for key in GRID_KEYS}
-        unknown = set(raw.get("grid", {})) - set(GRID_KEYS)
-        if unknown or not grid["model"]:
-            raise ConfigError(f"{path}: grid needs 'model' and takes only {', '.join(GRID_KEYS)}")
-        grid["frames"] = grid["frames"] or [16]
-        grid["augment"] = grid["augment"] or [True]
-        grid["resize"] = grid["resize"] or ["intelligent"]
-        grid["seed"] = grid["seed"] or [0]
+        grid = raw.get("grid") or {}
         splits = raw.get("splits", "study")
         if isinstance(splits, dict) and "kfold" in splits:
             parsed = {f"fold{i}": fold for i, fold in enumerate(kfold_splits(folds=int(splits["kfold"])))}
@@ -98,9 +113,13 @@ class Experiment:
             parsed = {"study": dict(STUDY_SPLIT)}
         else:
             raise ConfigError(f"{path}: splits must be 'study' or {{kfold: K}}")
-        TrainConfig.from_dict(raw.get("base", {}))  # fail early on a bad base config
-        return cls(Path(raw["data"]), Path(raw["out"]), int(raw.get("size", 224)), raw.get("storage", "npy"),
-                   int(raw.get("workers", 2)), raw.get("crop", "center"), parsed, dict(raw.get("base", {})), grid)
+        per_model = {str(model): dict(values or {}) for model, values in (raw.get("per_model") or {}).items()}
+        try:
+            return cls(Path(raw["data"]), Path(raw["out"]), int(raw.get("size", 224)), raw.get("storage", "npy"),
+                       int(raw.get("workers", 2)), raw.get("crop", "center"), parsed, dict(raw.get("base", {})),
+                       grid, per_model)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     def runs(self) -> Iterator[RunSpec]:
         for model, frames, augment, resize, seed in itertools.product(*(self.grid[k] for k in GRID_KEYS)):
@@ -122,6 +141,7 @@ class Experiment:
     def config_for(self, run: RunSpec, cache: Path) -> TrainConfig:
         values = {
             **self.base,
+            **self.per_model.get(run.model, {}),
             "cache": str(cache),
             "model": run.model,
             "frames": run.frames,
@@ -178,7 +198,8 @@ def collect_results(experiment: Experiment, runs: list[RunSpec]) -> list[dict]:
         metrics_path = run_dir / "test" / "metrics.json"
         row: dict[str, Any] = {
             "model": run.model, "frames": run.frames, "augment": run.augment, "resize": run.resize,
-            "split": run.split, "seed": run.seed, "run": str(run_dir.relative_to(experiment.out)),
+            "split": run.split, "seed": run.seed, "epochs": experiment.settings_for(run.model).epochs,
+            "run": str(run_dir.relative_to(experiment.out)),
         }
         if metrics_path.exists():
             metrics = json.loads(metrics_path.read_text())
@@ -194,8 +215,8 @@ def collect_results(experiment: Experiment, runs: list[RunSpec]) -> list[dict]:
 
 def write_results(out: Path, rows: list[dict]) -> None:
     """``results.csv`` (one row per run) and ``results.md`` (the study's table: mean and std over seeds/folds)."""
-    columns = ["model", "frames", "augment", "resize", "split", "seed", "status", "accuracy", "balanced_accuracy",
-               "macro_f1", "val_accuracy", "run"]
+    columns = ["model", "frames", "augment", "resize", "split", "seed", "epochs", "status", "accuracy",
+               "balanced_accuracy", "macro_f1", "val_accuracy", "run"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
@@ -214,8 +235,13 @@ def _cell(rows: list[dict]) -> str:
 
 
 def results_table(rows: list[dict]) -> str:
-    """Test accuracy (%) per model (rows) and frames x augmentation x resize (columns)."""
+    """Test accuracy (%) per model (rows) and frames x augmentation x resize (columns).
+
+    When models trained for different numbers of epochs, each row says how many.
+    """
     models = list(dict.fromkeys(r["model"] for r in rows))
+    epochs = {r["model"]: r["epochs"] for r in rows}
+    show_epochs = len(set(epochs.values())) > 1
     columns = list(dict.fromkeys((r["frames"], r["augment"], r["resize"]) for r in rows))
     show_resize = len({c[2] for c in columns}) > 1
     header = [f"{f} frames{', aug' if a else ''}{f', {z}' if show_resize else ''}" for f, a, z in columns]
@@ -223,6 +249,8 @@ def results_table(rows: list[dict]) -> str:
     for model in models:
         cells = [_cell([r for r in rows if r["model"] == model and (r["frames"], r["augment"], r["resize"]) == c])
                  for c in columns]
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        count = epochs[model]
+        label = f"{model} ({count} epoch{'' if count == 1 else 's'})" if show_epochs else model
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     note = "Test accuracy (%). Mean ± std over seeds and folds where there are several; a single run links to it."
     return note + "\n\n" + "\n".join(lines) + "\n"
