@@ -95,6 +95,22 @@ def test_sigkill_then_resume_ends_with_the_same_steps(tiny_cache, tmp_path):
     assert (runs / "killed" / "test" / "metrics.json").exists()
 
 
+def test_sigterm_stops_with_a_message_and_an_error_status(tiny_cache, tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "emovid.cli", "train", "--cache", str(tiny_cache), "--model", "early-fusion-cnn",
+           "--epochs", "100", "--batch-size", "8", "--num-workers", "0", "--runs-dir", str(runs), "--name", "term",
+           "--train-actors", "1-6", "--val-actors", "21", "--test-actors", "23"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (runs / "term" / "checkpoints" / "last.ckpt").exists():
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1  # Lightning alone would exit 0, and a grid would count the run as done
+    assert f"{runs / 'term'}: stopped by SIGTERM; continue with: emovid train --resume" in stderr
+    assert not (runs / "term" / "test" / "metrics.json").exists()
+
+
 def test_ddp_two_cpu_processes(tiny_cache, tmp_path):
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "emovid.cli", "train", "--cache", str(tiny_cache), "--model", "early-fusion-cnn",

@@ -327,7 +327,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the study in miniature on synthetic data: synth, prepare, train, test")
     p.add_argument("--out", type=Path, default=Path("demo_output"))
-    p.add_argument("--epochs", type=int, default=None, help="epochs per model (default 6)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs for every model (default: 20 to 1, by model cost)")
     p.add_argument("--crop", choices=("face", "center"), default="face",
                    help="face (default): clips cropped around the detected face; center: the study's centre crop")
     p.add_argument("--workers", type=int, default=2)

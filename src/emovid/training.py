@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from torchmetrics.classification import MulticlassAccuracy
@@ -239,8 +240,13 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
     os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by DDP worker processes
     try:
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
+    except SIGTERMException:
+        pass  # Lightning's exit with status 0; reported below, as is a SIGTERM that arrives as fit returns
     finally:
         os.environ.pop(RUN_DIR_ENV, None)
+    if trainer.received_sigterm:
+        # Fail with a message, so that a grid stops here instead of counting the run as done.
+        raise SystemExit(f"{run_dir}: stopped by SIGTERM; continue with: emovid train --resume {run_dir}")
     if trainer.is_global_zero:
         write_training_curves(run_dir)
         for split in ("val", "test"):
