@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from emovid.cli import main
-from emovid.config import ConfigError
+from emovid.config import ConfigError, load_config
 from emovid.experiment import Experiment, results_table, run_experiment
 
 
@@ -33,6 +33,20 @@ def test_grid_runs_records_failures_skips_finished_and_writes_the_table(tiny_dat
     run_experiment(Experiment.from_yaml(grid), progress=False, log=logs.append)
     assert "finished earlier, skipped" in logs[0]
     assert main(["experiment", str(grid)]) == 1  # exit code says a run failed
+
+
+def test_a_finished_run_with_other_settings_is_kept_aside_and_trained_again(tiny_data, tmp_path):
+    grid = write_grid(tmp_path / "grid.yaml", tiny_data, tmp_path / "exp")
+    experiment = Experiment.from_yaml(grid)
+    experiment.grid["model"] = ["early-fusion-cnn"]
+    run_experiment(experiment, progress=False, log=lambda _: None)
+    experiment.base["epochs"] = 2
+    logs: list[str] = []
+    rows = run_experiment(experiment, progress=False, log=logs.append)
+    assert "finished earlier with other settings (epochs 1 -> 2); kept as" in logs[0]
+    run = tmp_path / "exp" / "runs" / "early-fusion-cnn-t2-noaug-intelligent-study-s0"
+    assert run.with_name(run.name + ".stale-1").is_dir() and rows[0]["status"] == "done"
+    assert load_config(run / "config.yaml").epochs == 2
 
 
 def test_study_grids_parse():

@@ -18,8 +18,9 @@ A grid file (YAML)::
       seed: [0]
 
 Every run has a fixed folder under ``out/runs``; a finished run (``test/metrics.json`` present) is skipped
-on the next call, an interrupted one resumes from its last checkpoint, and a run that fails is recorded
-and the grid goes on.
+on the next call unless its training settings changed (then it is kept as ``<run>.stale-N`` and trained
+again), an interrupted one resumes from its last checkpoint, and a run that fails is recorded and the grid
+goes on.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from emovid.config import ConfigError, TrainConfig
+from emovid.config import ConfigError, TrainConfig, load_config
 from emovid.data.atomic import write_bytes_atomic
 from emovid.data.cache import PrepareSettings, prepare
 from emovid.data.ravdess import STUDY_SPLIT, kfold_splits
@@ -164,15 +165,20 @@ def run_experiment(experiment: Experiment, progress: bool = True, log=print) -> 
     for number, run in enumerate(runs, start=1):
         run_dir = experiment.out / "runs" / run.name
         if (run_dir / "test" / "metrics.json").exists():
-            log(f"[{number}/{len(runs)}] {run.name}: finished earlier, skipped")
-            continue
+            changed = changed_settings(experiment, run, run_dir)
+            if not changed:
+                log(f"[{number}/{len(runs)}] {run.name}: finished earlier, skipped")
+                continue
+            aside = _set_aside(run_dir, "stale")
+            log(f"[{number}/{len(runs)}] {run.name}: finished earlier with other settings ({changed}); "
+                f"kept as {aside.name}, training again")
         log(f"[{number}/{len(runs)}] {run.name}")
         try:
             cache = experiment.ensure_cache(run.frames, run.resize, progress)
             config = experiment.config_for(run, cache).replace(progress=progress)
             resume = run_dir if (run_dir / "checkpoints" / "last.ckpt").exists() else None
             if run_dir.exists() and resume is None:
-                _discard(run_dir)
+                _set_aside(run_dir, "incomplete")
             train(config, resume=resume)
         except Exception as exc:  # one failed run must not stop the grid; it is recorded and reported
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -183,12 +189,28 @@ def run_experiment(experiment: Experiment, progress: bool = True, log=print) -> 
     return rows
 
 
-def _discard(run_dir: Path) -> None:
-    """Move aside a run folder that holds no checkpoint, so the run starts clean in its fixed folder."""
+def _set_aside(run_dir: Path, why: str) -> Path:
+    """Rename a run folder to ``<name>.<why>-N``, so the run starts clean in its fixed folder; returns the new path."""
     n = 1
-    while (aside := run_dir.with_name(f"{run_dir.name}.incomplete-{n}")).exists():
+    while (aside := run_dir.with_name(f"{run_dir.name}.{why}-{n}")).exists():
         n += 1
     run_dir.rename(aside)
+    return aside
+
+
+# Where things are and how they are shown, not what is trained: a run that differs only here is the same run.
+_NOT_SETTINGS = {"cache", "runs_dir", "name", "progress", "num_workers"}
+
+
+def changed_settings(experiment: Experiment, run: RunSpec, run_dir: Path) -> str:
+    """How the grid's settings for ``run`` differ from those its finished folder was trained with ('' if not)."""
+    try:
+        before = load_config(run_dir / "config.yaml").to_dict()
+    except (OSError, ConfigError, TypeError, ValueError):
+        return ""  # no readable record of the settings: trust the finished run
+    now = experiment.config_for(run, experiment.cache_dir(run.frames, run.resize)).to_dict()
+    return ", ".join(f"{key} {before.get(key)} -> {now[key]}" for key in now
+                     if key not in _NOT_SETTINGS and before.get(key) != now[key])
 
 
 def collect_results(experiment: Experiment, runs: list[RunSpec]) -> list[dict]:
