@@ -47,6 +47,10 @@ def test_a_finished_run_with_other_settings_is_kept_aside_and_trained_again(tiny
     run = tmp_path / "exp" / "runs" / "early-fusion-cnn-t2-noaug-intelligent-study-s0"
     assert run.with_name(run.name + ".stale-1").is_dir() and rows[0]["status"] == "done"
     assert load_config(run / "config.yaml").epochs == 2
+    experiment.crop = "face"
+    logs.clear()
+    run_experiment(experiment, progress=False, log=logs.append)
+    assert "(cache intelligent-center-t2-32 -> intelligent-face-t2-32)" in logs[0]
 
 
 def test_study_grids_parse():

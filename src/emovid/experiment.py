@@ -199,7 +199,8 @@ def _set_aside(run_dir: Path, why: str) -> Path:
 
 
 # Where things are and how they are shown, not what is trained: a run that differs only here is the same run.
-_NOT_SETTINGS = {"cache", "runs_dir", "name", "progress", "num_workers"}
+# Of the cache, only its folder name counts (it encodes resize, crop, frames and size), so a moved OUT still is.
+_NOT_SETTINGS = {"runs_dir", "name", "progress", "num_workers"}
 
 
 def changed_settings(experiment: Experiment, run: RunSpec, run_dir: Path) -> str:
@@ -209,6 +210,7 @@ def changed_settings(experiment: Experiment, run: RunSpec, run_dir: Path) -> str
     except (OSError, ConfigError, TypeError, ValueError):
         return ""  # no readable record of the settings: trust the finished run
     now = experiment.config_for(run, experiment.cache_dir(run.frames, run.resize)).to_dict()
+    before["cache"], now["cache"] = Path(before.get("cache") or "").name, Path(now["cache"]).name
     return ", ".join(f"{key} {before.get(key)} -> {now[key]}" for key in now
                      if key not in _NOT_SETTINGS and before.get(key) != now[key])
 
