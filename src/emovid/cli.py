@@ -190,7 +190,8 @@ _TRAIN_FLAGS = {
     "seed": dict(type=int), "accelerator": dict(type=str, help="auto, cpu, gpu"),
     "devices": dict(type=str, help="auto, N, or a list like 0,1"), "num_nodes": dict(type=int),
     "strategy": dict(type=str, help="auto, ddp, ddp_spawn, fsdp, ..."),
-    "precision": dict(type=str, help="32-true, bf16-mixed, 16-mixed (default: mixed on GPU, 32-true on CPU, where bf16 speeds up 2-D models but makes 3-D ones like r3d18 train 40x slower)"),
+    "precision": dict(type=str, help="32-true, bf16-mixed, 16-mixed (default: mixed on GPU, 32-true on CPU, "
+                      "where bf16 speeds up 2-D models but makes 3-D ones like r3d18 train 40x slower)"),
     "num_workers": dict(type=int), "runs_dir": dict(type=str), "name": dict(type=str),
     "weights": dict(type=str, help="local backbone weights file, for machines without internet"),
     "tta": dict(type=int, choices=(1, 2), help="2: average with the mirrored clip at evaluation"),
