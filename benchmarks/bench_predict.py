@@ -41,7 +41,7 @@ from emovid.data.ravdess import EMOTIONS
 from emovid.data.synthetic import SynthConfig, generate_dataset, read_meta
 from emovid.data.video import Resize, clip_geometry, finish_clip, open_video, uniform_indices
 from emovid.export import OnnxModel, export_onnx
-from emovid.faces import Detector, HaarFaceDetector, detect_largest
+from emovid.faces.crop import Detector, HaarFaceDetector, detect_largest
 from emovid.models import create_model, model_options
 from emovid.predict import Predictor, predict_timeline
 
