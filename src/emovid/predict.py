@@ -23,6 +23,7 @@ from torch import nn
 
 from emovid.checkpoint import InferenceSpec, load_checkpoint
 from emovid.data.ravdess import VIDEO_SUFFIXES
+from emovid.faces import FaceGeometry
 from emovid.data.video import (
     Clip,
     Resize,
@@ -51,6 +52,12 @@ class Predictor:
     @property
     def resize(self) -> Resize:
         return Resize(**self.spec.resize)
+
+    @property
+    def face_geometry(self) -> FaceGeometry | None:
+        """How the model's face crops frame the face; None: emovid's default."""
+        data = self.spec.face_geometry
+        return FaceGeometry.from_dict(data) if data else None
 
     @torch.inference_mode()
     def probabilities(self, clips: np.ndarray) -> np.ndarray:
@@ -121,7 +128,7 @@ def predict_videos(paths: Iterable[Path], predictor: Predictor, batch_size: int 
 
     for path in paths:
         try:
-            pending.append((str(path), read_clip(path, spec.frames, predictor.resize, spec.crop)))
+            pending.append((str(path), read_clip(path, spec.frames, predictor.resize, spec.crop, predictor.face_geometry)))
             waiting += 1
         except VideoError as exc:
             pending.append(as_failure(exc, path))
@@ -213,7 +220,8 @@ def predict_timeline(
         for index, frame in reader.stream(needed, geometry):
             buffer[index] = frame
             while done < len(windows) and all(int(i) in buffer for i in windows[done].indices):
-                clip, meta = finish_clip(np.stack([buffer[int(i)] for i in windows[done].indices]), resize, spec.crop)
+                clip, meta = finish_clip(np.stack([buffer[int(i)] for i in windows[done].indices]), resize, spec.crop,
+                                         predictor.face_geometry)
                 batch.append(clip)
                 metas.append(meta)
                 done += 1

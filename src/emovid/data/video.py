@@ -21,7 +21,7 @@ import av
 import numpy as np
 
 from emovid.data.ravdess import VideoSource
-from emovid.faces import DETECT_WIDTH, crop_to_face
+from emovid.faces import DETECT_WIDTH, FaceGeometry, crop_to_face
 
 
 class VideoError(Exception):
@@ -332,31 +332,40 @@ def clip_geometry(resize: Resize, crop: str, width: int, height: int) -> FrameGe
     return FrameGeometry(scaled, (0, 0, *scaled))
 
 
-def finish_clip(frames: np.ndarray, resize: Resize, crop: str) -> tuple[np.ndarray, dict]:
+def finish_clip(
+    frames: np.ndarray, resize: Resize, crop: str, face_geometry: FaceGeometry | None = None
+) -> tuple[np.ndarray, dict]:
     """Frames decoded with :func:`clip_geometry`, uint8 (T, H, W, C), to the model's clip (T, C, H, W).
 
     Returns the clip and its crop metadata: with ``face``, whether a face was found (if not, the centre crop
-    was taken) and where, see :func:`emovid.faces.crop_to_face`.
+    was taken) and where, see :func:`emovid.faces.crop_to_face`, which frames it as ``face_geometry`` says.
     """
     meta: dict = {"crop": crop}
     if crop == "face":
         height, width = frames.shape[1:3]
-        frames, face = crop_to_face(frames, resize.size, resize.center_region(width, height))
+        frames, face = crop_to_face(frames, resize.size, resize.center_region(width, height), face_geometry)
         meta.update(face)
     return np.ascontiguousarray(frames.transpose(0, 3, 1, 2)), meta  # (T, H, W, C) -> (T, C, H, W)
 
 
-def read_clip(source: VideoSource | str | Path, num_frames: int, resize: Resize, crop: str = "center") -> Clip:
+def read_clip(
+    source: VideoSource | str | Path,
+    num_frames: int,
+    resize: Resize,
+    crop: str = "center",
+    face_geometry: FaceGeometry | None = None,
+) -> Clip:
     """Decode ``num_frames`` frames spread uniformly over a video, resized; raises :class:`VideoError`.
 
     A video with fewer frames than asked repeats frames, and its metadata says ``repeated_frames``. ``crop``
-    is ``center`` (as ``resize`` says) or ``face`` (a square around the face, the centre crop if none is found).
+    is ``center`` (as ``resize`` says) or ``face`` (the face framed as ``face_geometry`` says, the centre crop
+    if none is found).
     """
     with open_video(source) as reader:
         info = reader.info
         indices = uniform_indices(info.num_frames, num_frames)
         frames = reader.frames_at(indices, clip_geometry(resize, crop, info.width, info.height))
-    frames, crop_meta = finish_clip(frames, resize, crop)
+    frames, crop_meta = finish_clip(frames, resize, crop, face_geometry)
     meta = {
         "source": reader.name,
         "indices": indices.tolist(),

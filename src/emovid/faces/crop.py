@@ -1,102 +1,24 @@
-"""Face-aware cropping: find the face in a few frames of a clip, smooth its box, crop a square around it.
+"""Face-aware cropping of a clip: detect the face in every frame, follow it, cut each frame as the encoder wants.
 
 Pure functions on decoded uint8 RGB frames (T, H, W, C); decoding stays in :mod:`emovid.data.video`. The
-detector is OpenCV's Haar cascade ``frontalface_alt2``, which ships inside opencv-python-headless, so nothing
-is downloaded at run time. ``benchmarks/bench_predict.py`` compares it with dlib's HOG detector: both find
-the face in every frame of real RAVDESS clips, but at 320 px wide dlib misses faces smaller than its 80 px
-window unless it upsamples, and upsampled it is as slow as Haar and finds fewer faces in the other sets.
+default detector is MTCNN (landmarks, so crops can be aligned) with OpenCV's Haar cascade as its fallback,
+or Haar alone while the MTCNN weights are not downloaded (see :func:`emovid.faces.default_detectors`). The
+crop follows the face frame by frame along a smoothed track (:mod:`emovid.faces.track`), framed by the
+encoder's :class:`~emovid.faces.geometry.FaceGeometry`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import lru_cache
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+from emovid.faces.detection import Box, FaceDetector
+from emovid.faces.geometry import FaceGeometry, crop_transform, cut_face
+from emovid.faces.track import face_track
+
 Region = tuple[int, int, int, int]  # left, top, width, height in pixels
-Detector = Callable[[np.ndarray], list[Box]]  # grey (H, W) uint8 image -> face boxes
-
-DETECT_WIDTH = 320  # frames are detected at this width: fast; faces under ~1/8 of the frame height get missed
-DETECT_FRAMES = 5  # frames of a clip the detector looks at
-MARGIN = 1.4  # the crop's side over the face box's side: keeps the chin, brows and forehead
-
-
-class HaarFaceDetector:
-    """OpenCV's frontal-face Haar cascade, bundled with opencv-python-headless.
-
-    Args:
-        scale_factor: step between the detection scales; smaller finds more faces, slower.
-        min_neighbors: overlapping hits a detection needs; higher means fewer false positives.
-        min_size: smallest face looked for, as a fraction of the image's short side.
-    """
-
-    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 4, min_size: float = 0.1) -> None:
-        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")
-        if self.cascade.empty():
-            raise RuntimeError("OpenCV's bundled Haar cascade could not be loaded; reinstall opencv-python-headless")
-        self.scale_factor = scale_factor
-        self.min_neighbors = min_neighbors
-        self.min_size = min_size
-
-    def __call__(self, grey: np.ndarray) -> list[Box]:
-        side = max(1, round(min(grey.shape[:2]) * self.min_size))
-        # No histogram equalisation: in benchmarks/bench_predict.py it cost a tenth of the LFW faces.
-        found = self.cascade.detectMultiScale(grey, self.scale_factor, self.min_neighbors, minSize=(side, side))
-        return [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h in found]
-
-
-@lru_cache(maxsize=1)
-def default_detector() -> HaarFaceDetector:
-    """One detector per process: loading the cascade takes longer than a detection."""
-    return HaarFaceDetector()
-
-
-def detect_largest(frame: np.ndarray, detector: Detector, width: int = DETECT_WIDTH) -> Box | None:
-    """The largest face in an RGB (H, W, C) frame, in the frame's pixels; the frame is scaled to ``width``."""
-    scale = width / frame.shape[1]
-    size = (width, max(1, round(frame.shape[0] * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    grey = cv2.cvtColor(cv2.resize(frame, size, interpolation=interpolation), cv2.COLOR_RGB2GRAY)
-    boxes = detector(grey)
-    if not boxes:
-        return None
-    x0, y0, x1, y1 = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
-    return x0 / scale, y0 / scale, x1 / scale, y1 / scale
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
-
-
-def agreeing(boxes: Sequence[Box], min_iou: float = 0.3) -> list[Box]:
-    """The largest group of boxes that overlap one of them: the face most frames agree on."""
-    groups = [[b for b in boxes if iou(a, b) >= min_iou] for a in boxes]
-    return max(groups, key=len, default=[])
-
-
-def median_box(boxes: Sequence[Box]) -> Box:
-    """Coordinate-wise median: one steady box for the clip."""
-    x0, y0, x1, y1 = np.median(np.asarray(boxes, dtype=np.float64), axis=0).tolist()
-    return x0, y0, x1, y1
-
-
-def square_around(box: Box, width: int, height: int, margin: float = MARGIN) -> Region:
-    """The square of ``margin`` times the box's longer side, centred on the box, moved inside the frame.
-
-    A square larger than the frame's short side shrinks to it.
-    """
-    x0, y0, x1, y1 = box
-    side = max(1, min(round(margin * max(x1 - x0, y1 - y0)), width, height))
-    left = round((x0 + x1 - side) / 2)
-    top = round((y0 + y1 - side) / 2)
-    return min(max(left, 0), width - side), min(max(top, 0), height - side), side, side
 
 
 def crop_resize(frames: np.ndarray, region: Region, size: int) -> np.ndarray:
@@ -113,40 +35,64 @@ def crop_to_face(
     frames: np.ndarray,
     size: int,
     fallback: Region,
-    detector: Detector | None = None,
-    detect_frames: int = DETECT_FRAMES,
+    geometry: FaceGeometry | None = None,
+    detectors: Sequence[FaceDetector] | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """Crop a clip to the face it shows: one square per clip, the median of detections that agree.
+    """Crop a clip to the face it shows, frame by frame, framed by ``geometry``.
 
-    A face counts when at least two of the frames looked at (one, for a one-frame clip) find it in about the
-    same place, so one stray detection neither makes nor moves the crop.
+    The face is the one most frames agree on (:func:`emovid.faces.track.face_track`): a stray detection
+    neither makes nor moves it, frames where the detector missed it take their neighbours' box.
 
     Args:
         frames: uint8 RGB (T, H, W, C), the whole frames at a working resolution.
-        size: side of the output frames.
+        size: side of the output frames (its height when ``geometry.aspect`` is not 1).
         fallback: the region to crop when no face is found (the centre crop).
-        detector: face detector; the bundled Haar cascade by default.
-        detect_frames: how many frames, spread over the clip, to detect on.
+        geometry: how the crop frames the face; the default is emovid's own training crop.
+        detectors: tried in turn until one finds a face; :func:`emovid.faces.default_detectors` when None.
 
     Returns:
-        The cropped clip, uint8 (T, size, size, C), and metadata: ``face_found``, in how many of the frames
-        looked at, and the face box and crop square as [x0, y0, x1, y1] fractions of the frame (None without
-        a face).
+        The cropped clip, uint8 (T, size, size, C), and metadata: ``face_found``, in how many frames the
+        detector found it, which detector, and the median face box and crop as [x0, y0, x1, y1] fractions of
+        the frame (None without a face).
     """
-    detector = detector or default_detector()
+    from emovid.faces import default_detectors
+
+    geometry = geometry or FaceGeometry()
     t, height, width = frames.shape[:3]
-    picks = np.unique(np.linspace(0, t - 1, min(detect_frames, t)).round().astype(int))
-    found = agreeing([box for box in (detect_largest(frames[i], detector) for i in picks) if box is not None])
-    face = median_box(found) if len(found) >= min(2, len(picks)) else None
-    region = square_around(face, width, height) if face else fallback
-    left, top, w, h = region
-    meta = {
-        "face_found": face is not None,
-        "face_detections": f"{len(found) if face else 0}/{len(picks)}",
-        "face_box": _relative(face, width, height) if face else None,
-        "crop_box": _relative((left, top, left + w, top + h), width, height),
+    for detector in detectors or default_detectors():
+        detections = detector.detect(list(frames))
+        track = face_track(detections)
+        if track is not None:
+            break
+    else:
+        left, top, w, h = fallback
+        return crop_resize(frames, fallback, size), {
+            "face_found": False, "face_detections": f"0/{t}", "face_detector": None, "face_box": None,
+            "crop_box": _relative((left, top, left + w, top + h), width, height),
+        }
+    found = sum(bool(d) for d in detections)
+    clip = np.stack([cut_face(frame, face, geometry, size) for frame, face in zip(frames, track, strict=True)])
+    median = _median_box([face.box for face in track])
+    return clip, {
+        "face_found": True,
+        "face_detections": f"{found}/{t}",
+        "face_detector": detector.name,
+        "face_box": _relative(median, width, height),
+        "crop_box": _relative(_crop_extent(track[t // 2], geometry, size), width, height),
     }
-    return crop_resize(frames, region, size), meta
+
+
+def _median_box(boxes: Sequence[Box]) -> Box:
+    x0, y0, x1, y1 = np.median(np.asarray(boxes, dtype=np.float64), axis=0).tolist()
+    return x0, y0, x1, y1
+
+
+def _crop_extent(face, geometry: FaceGeometry, size: int) -> Box:
+    """The frame-pixel bounding box of one frame's crop (its corners mapped back through the crop transform)."""
+    width = max(1, round(size * geometry.aspect))
+    matrix = cv2.invertAffineTransform(crop_transform(face, geometry, (width, size)))
+    corners = np.array([[0, 0, 1], [width, 0, 1], [0, size, 1], [width, size, 1]], dtype=np.float64) @ matrix.T
+    return (*corners.min(axis=0).tolist(), *corners.max(axis=0).tolist())
 
 
 def _relative(box: Sequence[float], width: int, height: int) -> list[float]:

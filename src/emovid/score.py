@@ -1,0 +1,124 @@
+"""Score any predictor on labelled videos: accuracy, balanced accuracy, per-class recall, confusions, per clip.
+
+Labels come from a CSV/TSV table or from dataset file names (see :mod:`emovid.labels`). Class sets meet by
+name: a clip whose label the predictor cannot output (``calm`` for a FER2013 model, ``contempt`` for most)
+is listed as unscorable and left out of every figure, never counted as a mistake.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emovid.data.atomic import write_bytes_atomic, write_json_atomic
+from emovid.labels import canonical_emotion, label_from_name
+from emovid.metrics import accuracy_by_group, confusion_matrix, summarize
+from emovid.predict import Failure, Prediction, Predictor, predict_videos
+
+
+@dataclass
+class ScoreReport:
+    """What :func:`score_videos` found; ``metrics`` is :func:`emovid.metrics.summarize` plus the extras."""
+
+    metrics: dict
+    rows: list[dict]
+    unlabelled: list[str] = field(default_factory=list)
+    unscorable: list[dict] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+
+def labels_for(videos: Iterable[Path], table: dict[str, dict[str, str]] | None) -> dict[Path, dict[str, str]]:
+    """Each video's label row: from ``table`` by file name, else from its dataset file name; unlabelled left out."""
+    found: dict[Path, dict[str, str]] = {}
+    for video in videos:
+        if table is not None:
+            row = table.get(video.name)
+        else:
+            label = label_from_name(video)
+            row = {"label": label} if label else None
+        if row is not None:
+            found[video] = row
+    return found
+
+
+def score_videos(
+    videos: list[Path],
+    predictor: Predictor,
+    table: dict[str, dict[str, str]] | None = None,
+    group_column: str | None = None,
+    batch_size: int = 8,
+) -> ScoreReport:
+    """Predict every labelled video once and score the predictions against the labels.
+
+    Args:
+        videos: the videos; those without a label are reported in ``unlabelled`` and not run.
+        predictor: any predictor (zero-shot, checkpoint, ONNX).
+        table: labels by file name (:func:`emovid.labels.read_label_table`); None reads dataset file names.
+        group_column: a column of ``table`` (say ``dataset``) to give accuracy per group as well.
+        batch_size: clips per model call.
+    """
+    names = tuple(canonical_emotion(c) or c for c in predictor.spec.class_names)
+    labelled = labels_for(videos, table)
+    report = ScoreReport(metrics={}, rows=[], unlabelled=[str(v) for v in videos if v not in labelled])
+    runnable = []
+    for video, row in labelled.items():
+        if row["label"] in names:
+            runnable.append(video)
+        else:
+            report.unscorable.append({"file": str(video), "label": row["label"]})
+    truth, predicted, groups = [], [], []
+    for result in predict_videos(runnable, predictor, batch_size):
+        if isinstance(result, Failure):
+            report.failures.append(result)
+            continue
+        row = labelled[Path(result.source)]
+        best = int(np.argmax(result.probabilities))
+        truth.append(names.index(row["label"]))
+        predicted.append(best)
+        groups.append(row.get(group_column, "") if group_column else "")
+        report.rows.append({
+            "file": result.source,
+            "label": row["label"],
+            "prediction": names[best],
+            "correct": names[best] == row["label"],
+            "face_found": result.meta.get("face_found"),
+            "probabilities": {c: round(float(p), 6) for c, p in zip(names, result.probabilities, strict=True)},
+        })
+    metrics = summarize(confusion_matrix(truth, predicted, len(names)), names)
+    metrics["per_class_recall"] = {c: v["recall"] for c, v in metrics["per_class"].items() if v["support"]}
+    faces = [r["face_found"] for r in report.rows if r["face_found"] is not None]
+    metrics["faces_found"] = f"{sum(faces)}/{len(faces)}" if faces else None
+    if group_column:
+        metrics["accuracy_by_" + group_column] = accuracy_by_group(truth, predicted, groups)
+    metrics["unscorable"] = report.unscorable
+    metrics["unlabelled"] = len(report.unlabelled)
+    metrics["failed"] = [{"file": f.source, "error": f.reason} for f in report.failures]
+    report.metrics = metrics
+    return report
+
+
+def write_score_outputs(report: ScoreReport, class_names: tuple[str, ...], out: Path, title: str = "") -> list[Path]:
+    """``metrics.json``, ``predictions.csv`` and ``confusion_matrix.png`` in ``out``; returns their paths."""
+    from emovid.plots import plot_confusion_matrix
+
+    out.mkdir(parents=True, exist_ok=True)
+    names = tuple(canonical_emotion(c) or c for c in class_names)
+    metrics_path, csv_path, png_path = out / "metrics.json", out / "predictions.csv", out / "confusion_matrix.png"
+    write_json_atomic(metrics_path, report.metrics)
+    lines = [["file", "label", "prediction", "correct", "face_found", *names]]
+    lines += [[r["file"], r["label"], r["prediction"], r["correct"], "" if r["face_found"] is None else r["face_found"],
+               *(r["probabilities"][c] for c in names)] for r in report.rows]
+    write_bytes_atomic(csv_path, _csv(lines).encode())
+    plot_confusion_matrix(np.asarray(report.metrics["confusion_matrix"]), names, png_path, title)
+    return [metrics_path, csv_path, png_path]
+
+
+def _csv(lines: list[list]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(lines)
+    return buffer.getvalue()

@@ -1,0 +1,77 @@
+"""The zero-shot ensemble: members' windows, class orders, averaging, flips and pooling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from emovid.faces.geometry import FaceGeometry
+from emovid.zero_shot import FER_ORDER, ZERO_SHOT_CLASSES, ZeroShotEnsemble, pool_over_time, shared_geometry
+
+
+class Fixed(nn.Module):
+    """A member that answers the same probabilities for every face, and records the faces it was given."""
+
+    def __init__(self, classes, probs, geometry, input_size=8):
+        super().__init__()
+        self.classes, self.geometry, self.input_size = classes, geometry, input_size
+        self.probs = torch.tensor(probs)
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, faces):
+        self.seen.append(faces)
+        return self.probs.expand(faces.shape[0], -1)
+
+
+def test_members_are_averaged_in_one_class_order():
+    a = Fixed(FER_ORDER, [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], FaceGeometry(scale=1.0))  # happy
+    reordered = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")  # face-api's order
+    b = Fixed(reordered, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], FaceGeometry(scale=1.2))  # surprise
+    model = ZeroShotEnsemble([a, b], shared_geometry([a.geometry, b.geometry]), pooling="mean")
+    probs = model(torch.rand(2, 3, 3, 24, 24)).softmax(-1)
+    expected = torch.zeros(7)
+    expected[FER_ORDER.index("happy")] = expected[FER_ORDER.index("surprise")] = 0.5
+    assert torch.allclose(probs, expected.expand(2, -1), atol=1e-6)
+    assert ZERO_SHOT_CLASSES[FER_ORDER.index("surprise")] == "surprised"
+
+
+def test_each_member_sees_its_own_window_at_its_size():
+    inner = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=1.0), input_size=6)
+    outer = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=2.0), input_size=10)
+    model = ZeroShotEnsemble([inner, outer], shared_geometry([inner.geometry, outer.geometry]), flip=False)
+    clip = torch.zeros(1, 2, 3, 20, 20)
+    clip[..., 5:15, 5:15] = 1.0  # the inner half is white: the inner member sees only white
+    model(clip)
+    assert inner.seen[0].shape == (2, 3, 6, 6) and torch.allclose(inner.seen[0], torch.ones(1))
+    assert outer.seen[0].shape == (2, 3, 10, 10) and 0.2 < outer.seen[0].mean() < 0.3
+
+
+def test_probabilities_sum_to_one_and_repeat_exactly():
+    torch.manual_seed(0)
+
+    class Random(Fixed):
+        def forward(self, faces):
+            return faces.mean(dim=(2, 3)) @ torch.rand(3, 7, generator=torch.Generator().manual_seed(1)).softmax(-1)
+
+    member = Random(FER_ORDER, [0] * 7, FaceGeometry(scale=1.0))
+    model = ZeroShotEnsemble([member], member.geometry)
+    clip = torch.rand(3, 4, 3, 16, 16)
+    first, second = model(clip).softmax(-1), model(clip).softmax(-1)
+    assert torch.equal(first, second) and torch.allclose(first.sum(-1), torch.ones(3))
+
+
+def test_expressive_pooling_discounts_neutral_frames():
+    neutral, angry = torch.zeros(7), torch.zeros(7)
+    neutral[FER_ORDER.index("neutral")] = angry[FER_ORDER.index("angry")] = 1.0
+    frames = torch.stack([neutral, neutral, neutral, angry])[None]  # (1, 4, 7)
+    assert pool_over_time(frames, "mean")[0, FER_ORDER.index("neutral")] == pytest.approx(0.75)
+    assert pool_over_time(frames, "expressive")[0].argmax() == FER_ORDER.index("angry")
+
+
+def test_shared_geometry_holds_every_member():
+    members = [FaceGeometry(scale=1.0, shift_y=0.1), FaceGeometry(scale=1.4, aspect=1.2)]
+    outer = shared_geometry(members)
+    for g in members:
+        x0, y0, x1, y1 = g.within(outer)
+        assert -1e-9 <= x0 and -1e-9 <= y0 and x1 <= 1 + 1e-9 and y1 <= 1 + 1e-9
