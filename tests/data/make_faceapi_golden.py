@@ -57,7 +57,10 @@ def main(scratch: Path, model_dir: Path) -> None:
     raw.write_bytes(batch.tobytes())
     run = subprocess.run(
         ["node", str(HERE.resolve() / "make_faceapi_golden.mjs"), str(raw), str(len(batch)), str(model_dir)],
-        cwd=scratch, capture_output=True, text=True, check=True,
+        cwd=scratch,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     result = json.loads(run.stdout.strip().splitlines()[-1])  # tfjs prints a banner first
     logits, probs = (np.asarray(result[key], dtype=np.float32) for key in ("logits", "probs"))

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from emovid.models.packaged import PackagedWeights, weights_dir
+from emovid.models.packaged import PackagedWeights
 from emovid.models.weights import PathLike, WeightsUnavailableError
 
 # face-api's FACE_EXPRESSION_LABELS (neutral, happy, sad, angry, fearful, disgusted, surprised) in the net's
@@ -172,11 +172,11 @@ class DenseBlock(nn.Module):
         self.conv3 = SeparableConv(out_channels, out_channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        out1 = F.relu(self.conv0(x))
-        out2 = self.conv1(out1)
-        out3 = self.conv2(F.relu(out1 + out2))
-        out4 = self.conv3(F.relu(out1 + out2 + out3))
-        return F.relu(out1 + out2 + out3 + out4)
+        out = F.relu(self.conv0(x))
+        # Running sums: out1 + out2, then + out3, then + out4; each later layer reads the ReLU of the last sum.
+        out = out + self.conv1(out)
+        out = out + self.conv2(F.relu(out))
+        return F.relu(out + self.conv3(F.relu(out)))
 
 
 class FaceExpressionNet(nn.Module):
@@ -196,6 +196,8 @@ class FaceExpressionNet(nn.Module):
         self.dense3 = DenseBlock(128, 256)
         self.fc = nn.Linear(256, len(self.classes))
         self.register_buffer("mean_rgb", torch.tensor(FACEAPI_MEAN_RGB).view(1, 3, 1, 1), persistent=False)
+        # oneDNN's depthwise and 1x1 convolutions run about a third faster on CPU in channels-last (NHWC).
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, faces: Tensor) -> Tensor:
         return self.logits(faces).softmax(dim=1)
@@ -205,7 +207,7 @@ class FaceExpressionNet(nn.Module):
         if faces.shape[1:] != (3, self.input_size, self.input_size):
             raise ValueError(f"expected faces (N, 3, {self.input_size}, {self.input_size}), got {tuple(faces.shape)}")
         # Back to face-api's 0-255 scale so the mean is subtracted as it is there.
-        x = (faces * 255 - self.mean_rgb) / 255
+        x = ((faces * 255 - self.mean_rgb) / 255).contiguous(memory_format=torch.channels_last)
         x = self.dense3(self.dense2(self.dense1(self.dense0(x))))  # (N, 256, 7, 7)
         features = F.avg_pool2d(x, 7).flatten(1)  # (N, 256)
         return self.fc(features)
