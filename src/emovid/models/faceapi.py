@@ -28,7 +28,7 @@ Face geometry. face-api feeds the expression net one face at a time, cut from th
   differ slightly in the resampling.
 - Normalisation: ``(pixel - mean_rgb) / 255`` with :data:`FACEAPI_MEAN_RGB`; there is no std.
 
-The same 112x112 crop feeds face-api's age-gender net, and the face recognition net (150x150) uses the same box.
+face-api's age-gender net reads the same crop and normalisation at 112x112, its face recognition net at 150x150.
 """
 
 from __future__ import annotations
