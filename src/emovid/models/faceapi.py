@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from emovid.faces.geometry import FaceGeometry
 from emovid.models.packaged import PackagedWeights
 from emovid.models.weights import PathLike, WeightsUnavailableError
 
@@ -54,6 +55,9 @@ FACEAPI_INPUT_SIZE = 112
 FACEAPI_MEAN_RGB = (122.782, 117.001, 104.298)
 # The landmark box grows by this fraction of its width and of its height, half on each side.
 FACEAPI_LANDMARK_BOX_PADDING = 0.2
+# The box around face-api's 68 landmarks (brows to chin, jaw line to jaw line) is about MTCNN's face box; with
+# the 20% padding face-api adds, the crop is 1.2 face boxes, in colour.
+FACEAPI_GEOMETRY = FaceGeometry(scale=1.0 + FACEAPI_LANDMARK_BOX_PADDING, align=True, colour="rgb")
 
 FACEAPI_EXPRESSION_MANIFEST = PackagedWeights(
     name="face_expression_model-weights_manifest.json",
@@ -187,6 +191,7 @@ class FaceExpressionNet(nn.Module):
 
     classes: tuple[str, ...] = FACEAPI_EXPRESSION_CLASSES
     input_size: int = FACEAPI_INPUT_SIZE
+    geometry: FaceGeometry = FACEAPI_GEOMETRY
 
     def __init__(self) -> None:
         super().__init__()
