@@ -4,12 +4,13 @@ Run once, from the repository root, with ``ai-edge-litert``, ``scikit-image`` an
 
     python tests/data/make_facex_golden.py PATH/TO/model_optimized.tflite
 
-facex's preprocessing: OpenCV BGR2GRAY, Haar cascade ``haarcascade_frontalface_default`` (OpenCV's copy, which
-finds the same box) with ``detectMultiScale(gray, 1.1, 4)``, the box cut as is,
-``skimage.transform.resize(crop, (200, 200, 3))``. The crops are stored as uint8 gray (N, 200, 200), the resize's output rounded, and the references are computed
-on exactly those crops (``/ 255``, replicated to three channels). ``reference`` is LiteRT's default interpreter
-(XNNPACK for float ops), the one facex gets; ``spread`` is how far LiteRT's own kernels (built-in optimised and
-reference) are from it on each crop, because the hybrid int8 ops make the output sensitive to float rounding.
+facex's preprocessing: OpenCV BGR2GRAY, Haar cascade ``haarcascade_frontalface_default`` (OpenCV's copy,
+which finds the same box) with ``detectMultiScale(gray, 1.1, 4)``, the box cut as is,
+``skimage.transform.resize(crop, (200, 200, 3))``. The crops are stored as uint8 gray (N, 200, 200), the resize's
+output rounded, and the references are computed on exactly those crops (``/ 255``, replicated to three channels).
+``reference`` is LiteRT's default interpreter (XNNPACK for float ops), the one facex gets; ``spread`` is how far
+LiteRT's own kernels (built-in optimised and reference) are from it on each crop, because the hybrid int8 ops make
+the output sensitive to float rounding.
 """
 
 from __future__ import annotations
