@@ -15,37 +15,14 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from emovid.faces.haar import DETECT_WIDTH, HaarFaceDetector, grey_at_width
+
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
 Region = tuple[int, int, int, int]  # left, top, width, height in pixels
 Detector = Callable[[np.ndarray], list[Box]]  # grey (H, W) uint8 image -> face boxes
 
-DETECT_WIDTH = 320  # frames are detected at this width: fast; faces under ~1/8 of the frame height get missed
 DETECT_FRAMES = 5  # frames of a clip the detector looks at
 MARGIN = 1.4  # the crop's side over the face box's side: keeps the chin, brows and forehead
-
-
-class HaarFaceDetector:
-    """OpenCV's frontal-face Haar cascade, bundled with opencv-python-headless.
-
-    Args:
-        scale_factor: step between the detection scales; smaller finds more faces, slower.
-        min_neighbors: overlapping hits a detection needs; higher means fewer false positives.
-        min_size: smallest face looked for, as a fraction of the image's short side.
-    """
-
-    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 4, min_size: float = 0.1) -> None:
-        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")
-        if self.cascade.empty():
-            raise RuntimeError("OpenCV's bundled Haar cascade could not be loaded; reinstall opencv-python-headless")
-        self.scale_factor = scale_factor
-        self.min_neighbors = min_neighbors
-        self.min_size = min_size
-
-    def __call__(self, grey: np.ndarray) -> list[Box]:
-        side = max(1, round(min(grey.shape[:2]) * self.min_size))
-        # No histogram equalisation: in benchmarks/bench_predict.py it cost a tenth of the LFW faces.
-        found = self.cascade.detectMultiScale(grey, self.scale_factor, self.min_neighbors, minSize=(side, side))
-        return [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h in found]
 
 
 @lru_cache(maxsize=1)
@@ -56,10 +33,7 @@ def default_detector() -> HaarFaceDetector:
 
 def detect_largest(frame: np.ndarray, detector: Detector, width: int = DETECT_WIDTH) -> Box | None:
     """The largest face in an RGB (H, W, C) frame, in the frame's pixels; the frame is scaled to ``width``."""
-    scale = width / frame.shape[1]
-    size = (width, max(1, round(frame.shape[0] * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    grey = cv2.cvtColor(cv2.resize(frame, size, interpolation=interpolation), cv2.COLOR_RGB2GRAY)
+    grey, scale = grey_at_width(frame, width)
     boxes = detector(grey)
     if not boxes:
         return None
