@@ -2,12 +2,13 @@
 
 Reads the real clips in ``../shared/realfaces`` (relative to the repository root; ``SOURCES.tsv`` lists them
 and their datasets), decodes 16 frames spread uniformly over each, and runs OpenCV's Haar cascade as the face
-crop uses it (frames scaled to 320 px wide) and MTCNN at a few detection widths, with its standard thresholds.
-A clip counts as having a face when its main face track (:func:`emovid.faces.track.face_track`) is found in
-at least 2 of the 16 frames. Time is the detector alone on a clip's 16 frames at once (decoding excluded),
-then the cost of 16 frames of a 1280x720 clip, best of ``--repeat`` runs.
+crop uses it (frames scaled to 320 px wide) and MTCNN at a few detection widths and smallest face sizes, with
+its standard thresholds. A clip counts as having a face when its main face track
+(:func:`emovid.faces.track.face_track`) is found in at least 2 of the 16 frames. Time is the detector alone on
+a clip's 16 frames at once (decoding excluded), then the cost of 16 frames of a 1280x720 clip, best of
+``--repeat`` runs.
 
-    python benchmarks/bench_detectors.py [--realfaces PATH] [--widths 320 480 640] [--min-face 0.05]
+    python benchmarks/bench_detectors.py [--realfaces PATH] [--widths 320 480 640] [--min-faces 0.1 0.05]
 
 Other processes may share the CPU: compare the ratios within one run, not absolute times across runs.
 """
@@ -75,7 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--realfaces", type=Path, default=REPO.parent / "shared" / "realfaces")
     parser.add_argument("--widths", type=int, nargs="+", default=[320, 480, 640], help="MTCNN detection widths")
-    parser.add_argument("--min-face", type=float, default=0.05, help="MTCNN's smallest face, of the short side")
+    parser.add_argument("--min-faces", type=float, nargs="+", default=[0.1, 0.05],
+                        help="MTCNN's smallest faces, as fractions of the short side")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the 1280x720 timing; the best counts")
     args = parser.parse_args()
 
@@ -85,18 +87,19 @@ def main() -> None:
     total = len(clips) * FRAMES
     print(f"{len(clips)} clips x {FRAMES} frames = {total} frames from {args.realfaces}\n")
     detectors: dict[str, FaceDetector] = {"haar @320": HaarDetector(320)}
-    for width in args.widths:
-        detectors[f"mtcnn @{width}"] = MtcnnDetector(min_face=args.min_face, detect_width=width)
+    for min_face in args.min_faces:
+        for width in args.widths:
+            detectors[f"mtcnn @{width} {min_face}"] = MtcnnDetector(min_face=min_face, detect_width=width)
     tallies = {label: run(detector, clips) for label, detector in detectors.items()}
 
     haar = tallies["haar @320"].hits
     datasets = sorted({dataset for _, dataset, _ in clips})
     sizes = Counter(dataset for _, dataset, _ in clips)
-    print(f"{'detector':<13} {'frames':>9} {'clips':>7} {'ms/frame':>9} {'haar-only':>10} {'new':>5}  per dataset")
+    print(f"{'detector':<18} {'frames':>9} {'clips':>7} {'ms/frame':>9} {'haar-only':>10} {'new':>5}  per dataset")
     for label, t in tallies.items():
         per = " ".join(f"{d}:{t.by_dataset[d]}/{sizes[d] * FRAMES}" for d in datasets)
         print(
-            f"{label:<13} {t.frames_found:>4}/{total:<4} {t.clips_found:>3}/{len(clips):<3} "
+            f"{label:<18} {t.frames_found:>4}/{total:<4} {t.clips_found:>3}/{len(clips):<3} "
             f"{1000 * t.seconds / total:>9.1f} {len(haar - t.hits):>10} {len(t.hits - haar):>5}  {per}"
         )
     print("  haar-only: frames Haar finds a face in and this detector does not; new: the other way round")
@@ -107,7 +110,7 @@ def main() -> None:
     print(f"\n{FRAMES} frames of a 1280x720 clip, best of {args.repeat}:")
     for label, detector in detectors.items():
         best = min(_timed(detector, hd) for _ in range(args.repeat))
-        print(f"  {label:<13} {1000 * best:7.0f} ms  ({1000 * best / FRAMES:.1f} ms/frame)")
+        print(f"  {label:<18} {1000 * best:7.0f} ms  ({1000 * best / FRAMES:.1f} ms/frame)")
 
 
 def _timed(detector: FaceDetector, frames: np.ndarray) -> float:

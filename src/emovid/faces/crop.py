@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from emovid.faces.haar import DETECT_WIDTH, HaarFaceDetector, grey_at_width
+from emovid.faces.track import iou
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
 Region = tuple[int, int, int, int]  # left, top, width, height in pixels
@@ -39,14 +40,6 @@ def detect_largest(frame: np.ndarray, detector: Detector, width: int = DETECT_WI
         return None
     x0, y0, x1, y1 = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
     return x0 / scale, y0 / scale, x1 / scale, y1 / scale
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
 
 
 def agreeing(boxes: Sequence[Box], min_iou: float = 0.3) -> list[Box]:

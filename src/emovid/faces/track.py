@@ -11,12 +11,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from emovid.faces.crop import iou
 from emovid.faces.detection import Box, Face
 
 MIN_IOU = 0.3  # a face's box in two frames overlaps at least this much; head turns and small moves keep more
 MIN_FRAMES = 2  # frames that must find the face: one stray detection is not a face
 RADIUS = 2  # smoothing window: a centred median over this many frames each side
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
 
 
 def _area(box: Box) -> float:
