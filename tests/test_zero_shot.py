@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
 from emovid.faces.geometry import FaceGeometry
-from emovid.zero_shot import FER_ORDER, ZERO_SHOT_CLASSES, ZeroShotEnsemble, pool_over_time, shared_geometry
+from emovid.zero_shot import FER_ORDER, ZERO_SHOT_CLASSES, ZeroShotEnsemble, shared_geometry
 
 
 class Fixed(nn.Module):
@@ -59,14 +58,6 @@ def test_probabilities_sum_to_one_and_repeat_exactly():
     clip = torch.rand(3, 4, 3, 16, 16)
     first, second = model(clip).softmax(-1), model(clip).softmax(-1)
     assert torch.equal(first, second) and torch.allclose(first.sum(-1), torch.ones(3))
-
-
-def test_expressive_pooling_discounts_neutral_frames():
-    neutral, angry = torch.zeros(7), torch.zeros(7)
-    neutral[FER_ORDER.index("neutral")] = angry[FER_ORDER.index("angry")] = 1.0
-    frames = torch.stack([neutral, neutral, neutral, angry])[None]  # (1, 4, 7)
-    assert pool_over_time(frames, "mean")[0, FER_ORDER.index("neutral")] == pytest.approx(0.75)
-    assert pool_over_time(frames, "expressive")[0].argmax() == FER_ORDER.index("angry")
 
 
 def test_shared_geometry_holds_every_member():

@@ -70,7 +70,7 @@ def crop_to_face(
             "face_found": False, "face_detections": f"0/{t}", "face_detector": None, "face_box": None,
             "crop_box": _relative((left, top, left + w, top + h), width, height),
         }
-    found = sum(bool(d) for d in detections)
+    found = sum(face.score > 0 for face in track)  # frames that found the face, not filled in
     clip = np.stack([cut_face(frame, face, geometry, size) for frame, face in zip(frames, track, strict=True)])
     median = _median_box([face.box for face in track])
     return clip, {

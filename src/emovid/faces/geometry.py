@@ -94,9 +94,9 @@ def cut_face(frame: np.ndarray, face: Face, geometry: FaceGeometry, size: int) -
     width = max(1, round(size * geometry.aspect))
     matrix = crop_transform(face, geometry, (width, size))
     zoom = math.hypot(matrix[0, 0], matrix[0, 1])
-    # Shrinking by more than 2x with bilinear sampling aliases: pre-shrink the frame with INTER_AREA first.
-    if zoom < 0.5:
-        factor = 0.5 / zoom
+    # Shrinking with bilinear sampling aliases: shrink the frame with INTER_AREA first, then warp at about 1:1.
+    if zoom < 0.8:
+        factor = 1 / zoom
         small = cv2.resize(frame, (max(1, round(frame.shape[1] / factor)), max(1, round(frame.shape[0] / factor))),
                            interpolation=cv2.INTER_AREA)
         scale_back = np.array([[frame.shape[1] / small.shape[1], 0, 0], [0, frame.shape[0] / small.shape[0], 0]])

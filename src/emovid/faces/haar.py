@@ -14,6 +14,10 @@ import numpy as np
 from emovid.faces.detection import Box, Face
 
 DETECT_WIDTH = 320  # frames are detected at this width: fast; faces under ~1/8 of the frame height get missed
+# The cascade's square box is 1.06 face boxes (MTCNN's, by the square root of its area) around the same centre,
+# the median over 200 real frames where both found the face (benchmarks/bench_detectors.py). Haar's boxes are
+# shrunk by it so that face geometries mean the same whichever detector found the face.
+HAAR_BOX_SCALE = 1.06
 
 
 class HaarFaceDetector:
@@ -56,13 +60,16 @@ class HaarDetector:
     Args:
         detect_width: width the cascade runs at.
         cascade: the cascade and its settings.
+        box_scale: the cascade's box side in face boxes; boxes are shrunk by it about their centre.
     """
 
     name = "haar"
 
-    def __init__(self, detect_width: int = DETECT_WIDTH, cascade: HaarFaceDetector | None = None) -> None:
+    def __init__(self, detect_width: int = DETECT_WIDTH, cascade: HaarFaceDetector | None = None,
+                 box_scale: float = HAAR_BOX_SCALE) -> None:
         self.detect_width = detect_width
         self.cascade = cascade or HaarFaceDetector()
+        self.box_scale = box_scale
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         """Faces in each uint8 RGB (H, W, C) frame, in that frame's pixels, largest first."""
@@ -70,5 +77,11 @@ class HaarDetector:
         for frame in frames:
             grey, scale = grey_at_width(frame, self.detect_width)
             boxes = sorted(self.cascade(grey), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
-            found.append([Face((x0 / scale, y0 / scale, x1 / scale, y1 / scale), 1.0) for x0, y0, x1, y1 in boxes])
+            found.append([Face(self._to_frame(box, scale), 1.0) for box in boxes])
         return found
+
+    def _to_frame(self, box: Box, scale: float) -> Box:
+        """A box at the detection size to the frame's pixels, shrunk to a face box about its centre."""
+        x0, y0, x1, y1 = box
+        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 / self.box_scale
+        return (cx - half) / scale, (cy - half) / scale, (cx + half) / scale, (cy + half) / scale

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from emovid.faces.geometry import FaceGeometry
 from emovid.models.packaged import PackagedWeights
 from emovid.models.weights import PathLike, WeightsUnavailableError
 
@@ -46,6 +47,9 @@ FACEX_WEIGHTS = PackagedWeights(
 # facex's category order (anger, disgust, fear, happy, neutral, sadness, surprised), in emovid's FER names.
 FACEX_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 FACEX_SIZE = 200
+# facex crops OpenCV's haarcascade_frontalface_default box with no margin. That box is 1.07 face boxes (MTCNN's
+# box, measured by benchmarks/bench_detectors.py on real clips) with the same centre; grayscale.
+FACEX_GEOMETRY = FaceGeometry(scale=1.07, align=True, colour="gray")
 # OpenCV's BGR2GRAY weights (R, G, B); facex feeds a gray crop replicated to three channels.
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -298,6 +302,7 @@ class FacexExpressionNet(nn.Module):
 
     classes: tuple[str, ...] = FACEX_CLASSES
     input_size: int = FACEX_SIZE
+    geometry: FaceGeometry = FACEX_GEOMETRY
 
     def __init__(self) -> None:
         super().__init__()
