@@ -6,7 +6,8 @@ are the MIT-licensed ones in the ``facenet-pytorch`` 2.6.0 wheel (converted from
 the cascade follows that package's, batched over the frames of a clip, with two deliberate differences:
 boxes are in continuous pixel coordinates (pixel i spans [i, i + 1)) rather than the Matlab original's
 1-based inclusive ones, and crops that stick out of the image are padded with black as in the original,
-where facenet-pytorch stretches the part inside the image.
+where facenet-pytorch stretches the part inside the image. On tests/data/astronaut.jpg both give the same
+single face, boxes and landmarks within 2 px of each other's.
 """
 
 from __future__ import annotations
@@ -266,7 +267,7 @@ def run_cascade(
         scores.append(level_scores[keep])
         offsets.append(level_offsets.permute(0, 2, 3, 1)[hits[keep, 0], hits[keep, 1], hits[keep, 2]])
         image_of.append(hits[keep, 0])
-    if not boxes or sum(len(b) for b in boxes) == 0:
+    if sum(len(b) for b in boxes) == 0:  # no window passed, or the image is smaller than min_face
         return [empty] * n
     boxes, scores, offsets, image_of = (torch.cat(v) for v in (boxes, scores, offsets, image_of))
     keep = batched_nms(boxes, scores, image_of, 0.7)
