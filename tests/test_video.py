@@ -1,6 +1,7 @@
 import shutil
 import subprocess
 import zipfile
+import zlib
 
 import av
 import numpy as np
@@ -16,7 +17,7 @@ from emovid.data.video import (
     read_clip,
     uniform_indices,
 )
-from videos import make_video, read_index
+from videos import make_cremad_flv, make_video, read_index, zip_with_corrupt_member
 
 
 @pytest.mark.parametrize(
@@ -161,6 +162,30 @@ def test_zip_member_decodes_from_memory(tmp_path):
         zf.write(video, "Actor_01/01-01-03-01-01-01-01.mp4")
     with open_video(VideoSource(archive, "Actor_01/01-01-03-01-01-01-01.mp4")) as reader:
         assert [read_index(f) for f in reader.frames_at([0, 11])] == [0, 11]
+
+
+def test_unseekable_flv_gives_the_same_frames_as_an_mp4(tmp_path):
+    flv = make_cremad_flv(tmp_path / "1001_DFA_ANG_XX.flv", num_frames=24)
+    with av.open(str(flv)) as container, pytest.raises(av.FFmpegError):
+        next(container.demux(video=0))
+        container.seek(0, stream=container.streams.video[0])  # what made CREMA-D's files unreadable
+    mp4 = make_video(tmp_path / "same.mp4", num_frames=24)
+    for path in (flv, mp4):
+        clip = read_clip(path, 6, Resize("naive", 32))
+        assert clip.meta["num_frames"] == 24 and clip.meta["indices"] == [2, 6, 10, 14, 18, 22]
+        with open_video(path) as reader:
+            assert [read_index(f) for f in reader.frames_at([23, 0, 5, 5])] == [23, 0, 5, 5]
+            assert [read_index(f) for _, f in reader.stream()] == list(range(24))
+
+
+def test_zip_member_with_broken_compressed_data_is_one_line(tmp_path):
+    member = "Actor_01/01-01-03-01-01-01-01.mp4"
+    video = make_video(tmp_path / "v.mp4", num_frames=30, width=320, height=180)
+    archive = zip_with_corrupt_member(tmp_path / "a.zip", member, video.read_bytes())
+    with zipfile.ZipFile(archive) as zf, pytest.raises(zlib.error):
+        zf.read(member)
+    with pytest.raises(VideoError, match=r"a\.zip:Actor_01/01-01-03-01-01-01-01\.mp4: broken zip member \(Error -3"):
+        read_clip(VideoSource(archive, member), 4, Resize("naive", 32))
 
 
 def audio_only(path):

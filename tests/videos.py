@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -72,4 +73,38 @@ def make_video(
             aframe.sample_rate = 16000
             container.mux(audio_stream.encode(aframe))
             container.mux(audio_stream.encode())
+    return path
+
+
+def make_cremad_flv(path: Path, num_frames: int = 30, width: int = 160, height: int = 96, start_ms: int = 67) -> Path:
+    """An FLV laid out like CREMA-D's: MP3 audio beside the video, whose first frame is at ``start_ms``.
+
+    FFmpeg's FLV muxer writes no keyframe index, so seeking to time 0 fails on such a file.
+    """
+    with av.open(str(path), mode="w", format="flv") as container:
+        stream = container.add_stream("flv", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        audio = container.add_stream("libmp3lame", rate=22050)
+        for i in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(index_frame(i, width, height), format="rgb24")
+            frame.pts, frame.time_base = start_ms + round(i * 1000 / 30), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+        samples = av.AudioFrame.from_ndarray(np.zeros((1, 22050 * num_frames // 30), np.float32), format="fltp",
+                                             layout="mono")
+        samples.sample_rate, samples.pts = 22050, 0
+        container.mux(audio.encode(samples))
+        container.mux(audio.encode())
+    return path
+
+
+def zip_with_corrupt_member(path: Path, member: str, data: bytes) -> Path:
+    """A zip whose deflated ``member`` has damaged compressed data (zlib fails before any CRC check)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(member, data)
+    raw = bytearray(path.read_bytes())
+    start = 30 + len(member.encode()) + 100  # local header, name, then 100 bytes into the deflate stream
+    raw[start : start + 8] = bytes(b ^ 0x55 for b in raw[start : start + 8])
+    path.write_bytes(bytes(raw))
     return path

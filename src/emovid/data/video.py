@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,7 @@ class VideoReader:
         except VideoError:
             self.close()
             raise
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # bad CRC, bad deflate data, cut short
             self.close()
             raise VideoError(f"{self.name}: broken zip member ({_reason(exc)})") from None
         except (av.FFmpegError, OSError, ValueError, KeyError) as exc:
@@ -155,9 +156,10 @@ class VideoReader:
 
     def _decode(self, wanted: set[int] | None = None) -> Iterator[av.VideoFrame]:
         """Decode from the start. With ``wanted`` pts, skip decoding of unwanted non-reference frames."""
-        self._container.seek(0, stream=self._stream)
-        context = self._stream.codec_context
+        context = None
         try:
+            self._rewind()
+            context = self._stream.codec_context
             for packet in self._container.demux(self._stream):
                 if wanted is not None:
                     # Non-reference frames nobody asked for need not be decoded at all; reference frames
@@ -167,7 +169,24 @@ class VideoReader:
         except av.FFmpegError as exc:
             raise VideoError(f"{self.name}: corrupt or truncated video data ({_reason(exc)})") from None
         finally:
-            context.skip_frame = "DEFAULT"
+            if context is not None:
+                context.skip_frame = "DEFAULT"
+
+    def _rewind(self) -> None:
+        """Go back to the first packet: seek when the container can, else reopen it from byte 0.
+
+        FLV without a keyframe index (CREMA-D's) cannot seek to a time before its first video keyframe,
+        and a container's seek may simply be unsupported; reading from the first byte again always works.
+        """
+        try:
+            self._container.seek(0, stream=self._stream)
+            return
+        except av.FFmpegError:
+            pass
+        self._container.close()
+        self._stream_io.seek(0)  # type: ignore[union-attr]  # never None while the container is open
+        self._container = av.open(self._stream_io, mode="r")
+        self._stream = self._container.streams.video[0]
 
     def frames_at(self, indices: Sequence[int], geometry: FrameGeometry | None = None) -> np.ndarray:
         """Frames at presentation indices as uint8 RGB (T, H, W, C), in the order of ``indices``.
