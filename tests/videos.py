@@ -108,3 +108,19 @@ def zip_with_corrupt_member(path: Path, member: str, data: bytes) -> Path:
     raw[start : start + 8] = bytes(b ^ 0x55 for b in raw[start : start + 8])
     path.write_bytes(bytes(raw))
     return path
+
+
+def mixed_collection(root: Path) -> tuple[list[str], list[str]]:
+    """A RAVDESS-named folder of good mp4s, a CREMA-D-style flv (good too) and a zip with a corrupt member.
+
+    Returns how the good videos and the bad ones are named in reports (a zip member as ``ARCHIVE:MEMBER``).
+    """
+    folder = root / "Actor_01"
+    folder.mkdir(parents=True)
+    good = [make_video(folder / f"02-01-0{e}-01-01-01-01.mp4", num_frames=12, bframes=False) for e in (3, 4)]
+    good.append(make_cremad_flv(folder / "02-01-05-01-01-01-01.flv", num_frames=12))
+    member = "Actor_02/02-01-03-01-01-01-02.mp4"
+    archive = zip_with_corrupt_member(root / "Video_Speech_Actor_02.zip", member,
+                                      make_video(root / "source.mp4", 30, 320, 180).read_bytes())
+    (root / "source.mp4").unlink()
+    return [str(p) for p in good], [f"{archive}:{member}"]

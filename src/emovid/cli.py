@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emovid.data.ravdess import VideoSource
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -137,7 +142,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
           f"{len(report.rejects)} skipped, in {report.seconds:.1f}s -> {args.out}")
     if report.rejects:
         print(f"skipped videos are listed in {args.out / 'rejects.jsonl'}")
-    return 0 if report.written + report.reused else 1
+    return 1 if report.rejects or not report.written + report.reused else 0
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
@@ -363,8 +368,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="a model from `emovid export` (implies --backend onnxruntime)")
     p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="clips per model call (default 8)")
-    p.add_argument("--json", metavar="PATH", help="write all class probabilities as JSON ('-': standard output)")
-    p.add_argument("--csv", metavar="PATH", help="write all class probabilities as CSV ('-': standard output)")
+    p.add_argument("--json", metavar="PATH", nargs="?", const="-",
+                   help="write all class probabilities as JSON (no PATH or '-': standard output)")
+    p.add_argument("--csv", metavar="PATH", nargs="?", const="-",
+                   help="write all class probabilities as CSV (no PATH or '-': standard output)")
     g = p.add_argument_group("timeline: sliding windows over the whole video")
     g.add_argument("--timeline", action="store_true", help="predict every window, not one clip per video")
     g.add_argument("--window", type=float, metavar="SECONDS", help="window length (default: the model's clip length)")
@@ -422,11 +429,12 @@ def _load_predictor(args: argparse.Namespace):
     return predictor
 
 
-def _video_tag(video: Path, videos: list[Path]) -> str | None:
+def _video_tag(video: VideoSource, videos: list[VideoSource]) -> str | None:
     """What tells a video's output files apart: None for a single video, else its stem (numbered if repeated)."""
     if len(videos) == 1:
         return None
-    return video.stem if sum(v.stem == video.stem for v in videos) == 1 else f"{video.stem}-{videos.index(video)}"
+    stem = Path(video.name).stem
+    return stem if sum(Path(v.name).stem == stem for v in videos) == 1 else f"{stem}-{videos.index(video)}"
 
 
 def _run_predict(args: argparse.Namespace) -> int:
@@ -459,7 +467,7 @@ def _failure_record(failure, names: Sequence[str]) -> dict:
     return prediction_record(failure, names)
 
 
-def _clip_records(args: argparse.Namespace, predictor, videos: list[Path]) -> list[dict]:
+def _clip_records(args: argparse.Namespace, predictor, videos: list[VideoSource]) -> list[dict]:
     from emovid.predict import Failure, predict_videos, prediction_record
 
     names = predictor.spec.class_names
@@ -467,9 +475,8 @@ def _clip_records(args: argparse.Namespace, predictor, videos: list[Path]) -> li
             for r in predict_videos(videos, predictor, args.batch_size)]
 
 
-def _timeline_records(args: argparse.Namespace, predictor, videos: list[Path]) -> list[dict]:
+def _timeline_records(args: argparse.Namespace, predictor, videos: list[VideoSource]) -> list[dict]:
     """Per video: the mean over windows as its prediction, the windows, and the asked-for files."""
-    from emovid.data.video import VideoError
     from emovid.predict import Prediction, as_failure, predict_timeline, prediction_record, timeline_records
 
     names = predictor.spec.class_names
@@ -481,14 +488,15 @@ def _timeline_records(args: argparse.Namespace, predictor, videos: list[Path]) -
                 print(f"emovid predict: {video}: note: {result.note}", file=sys.stderr)
             windows = timeline_records(result)
             _write_timeline_outputs(args, video, videos, result, windows)
-        except (VideoError, OSError) as exc:
+        except Exception as exc:  # whatever one video raises (reading, plotting, annotating) is its failure
             records.append(_failure_record(as_failure(exc, video), names))
             continue
         records.append({**prediction_record(Prediction(str(video), result.mean(), {}), names), "windows": windows})
     return records
 
 
-def _write_timeline_outputs(args: argparse.Namespace, video: Path, videos: list[Path], result, windows: list) -> None:
+def _write_timeline_outputs(args: argparse.Namespace, video: VideoSource, videos: list[VideoSource], result,
+                            windows: list) -> None:
     from emovid.annotate import annotate_video, plot_timeline
     from emovid.predict import csv_text, write_text
 
@@ -565,13 +573,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Runner = args.run
     try:
-        return run(args)
+        code = run(args)
+        sys.stdout.flush()  # a reader that went away shows here, where it is handled, not at exit
+        return code
     except CliError as exc:
         print(f"emovid {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"emovid {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (say `head`) stopped early: not an error worth a traceback. Point standard output at
+        # /dev/null so that Python's flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -268,6 +268,15 @@ def _reason(exc: BaseException) -> str:
     return " ".join(str(text).split()) or type(exc).__name__
 
 
+def failure_reason(error: BaseException, name: str) -> str:
+    """One line on why a file failed: a VideoError's message without the file's name; anything else, with its
+    type, since an unexpected error's message alone rarely says what went wrong."""
+    if isinstance(error, VideoError):
+        return str(error).removeprefix(f"{name}: ")
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 @contextlib.contextmanager
 def open_video(source: VideoSource | str | Path) -> Iterator[VideoReader]:
     """Open a video for reading; raises :class:`VideoError` with a one-line reason."""
