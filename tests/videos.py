@@ -46,14 +46,20 @@ def make_video(
     pix_fmt: str = "yuv420p",
     frame_fn=index_frame,
     vfr: bool = False,
+    durations_ms: list[int] | None = None,
 ) -> Path:
-    """Write a video whose frame i shows ``frame_fn(i, width, height)``."""
+    """Write a video whose frame i shows ``frame_fn(i, width, height)``.
+
+    ``vfr``: frames last 45 and 20 ms in turn; ``durations_ms``: frame i lasts ``durations_ms[i]`` ms.
+    """
+    if vfr:
+        durations_ms = [20 if i % 2 else 45 for i in range(num_frames)]
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         if codec == "libx264":
             stream.options = {"crf": "18", "preset": "veryfast", "bf": "3" if bframes else "0"}
-        if vfr:
+        if durations_ms:
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation:
             stream.set_display_rotation(rotation)
@@ -61,9 +67,9 @@ def make_video(
         t_ms = 0
         for i in range(num_frames):
             frame = av.VideoFrame.from_ndarray(frame_fn(i, width, height), format="rgb24")
-            if vfr:
+            if durations_ms:
                 frame.pts, frame.time_base = t_ms, Fraction(1, 1000)
-                t_ms += 20 if i % 2 else 45
+                t_ms += durations_ms[i]
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
         if audio_stream is not None:

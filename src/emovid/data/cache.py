@@ -38,7 +38,7 @@ from emovid.data.ravdess import IndexEntry, Reject, scan
 from emovid.data.video import CROP_MODES, Resize, failure_reason, read_clip
 
 # Bump when preprocessing changes the stored tensors, so older caches are refused, not reused.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: frames sampled by presentation time (differs from 1 on variable-rate video)
 STORAGE_FORMATS = ("npy", "jpeg")
 
 

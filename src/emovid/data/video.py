@@ -72,6 +72,31 @@ def uniform_indices(num_frames: int, count: int) -> np.ndarray:
     return np.floor((np.arange(count) + 0.5) * num_frames / count).astype(np.int64)
 
 
+def sample_by_time(timestamps: Sequence[float] | np.ndarray, count: int) -> np.ndarray:
+    """Indices of ``count`` frames spread uniformly in time: the frame on screen at the centre of each of
+    ``count`` equal spans of the video.
+
+    Args:
+        timestamps: every frame's presentation time in seconds, increasing; the last frame lasts the mean
+            frame duration.
+        count: frames wanted; a frame on screen for longer than a span can come back more than once.
+
+    On constant-frame-rate video this is :func:`uniform_indices`; on variable-frame-rate video it does not
+    crowd the clip into the stretches with many short frames.
+    """
+    times = np.asarray(timestamps, dtype=np.float64)
+    if len(times) < 1 or count < 1:
+        raise ValueError(f"need at least one timestamp and count >= 1, got {len(times)} and {count}")
+    step = (times[-1] - times[0]) / max(1, len(times) - 1)
+    grid = times[0] + step * np.arange(len(times))
+    # Constant rate up to timestamps rounded to the time base (whole milliseconds in FLV): counting frames is
+    # exact there, where comparing rounded times would move frames at span boundaries back by one.
+    if np.abs(times - grid).max() <= step / 4:
+        return uniform_indices(len(times), count)
+    targets = times[0] + (np.arange(count) + 0.5) * (times[-1] + step - times[0]) / count
+    return (np.searchsorted(times, targets, side="right") - 1).astype(np.int64)
+
+
 def _rotation_of(frame: av.VideoFrame) -> int:
     # PyAV reports the display matrix angle counter-clockwise; normalise to 0, 90, 180, 270.
     return int(round(frame.rotation / 90.0)) % 4 * 90
@@ -128,6 +153,11 @@ class VideoReader:
                 self.close()
                 raise VideoError(f"{self.name}: unreadable video data ({_reason(exc)})") from None
         return sorted(set(pts))
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        """Every frame's presentation time in seconds (F,), in presentation order."""
+        return np.array(self._pts, dtype=np.float64) * float(self._stream.time_base or 0)
 
     def _read_info(self) -> VideoInfo:
         stream = self._stream
@@ -375,20 +405,21 @@ def finish_clip(frames: np.ndarray, resize: Resize, crop: str) -> tuple[np.ndarr
 
 
 def read_clip(source: VideoSource | str | Path, num_frames: int, resize: Resize, crop: str = "center") -> Clip:
-    """Decode ``num_frames`` frames spread uniformly over a video, resized; raises :class:`VideoError`.
+    """Decode ``num_frames`` frames spread uniformly over a video's time, resized; raises :class:`VideoError`.
 
-    A video with fewer frames than asked repeats frames, and its metadata says ``repeated_frames``. ``crop``
-    is ``center`` (as ``resize`` says) or ``face`` (a square around the face, the centre crop if none is found).
+    A video with fewer frames than asked (or a frame shown for long, on variable-frame-rate video) repeats
+    frames, and its metadata says ``repeated_frames``. ``crop`` is ``center`` (as ``resize`` says) or ``face``
+    (a square around the face, the centre crop if none is found).
     """
     with open_video(source) as reader:
         info = reader.info
-        indices = uniform_indices(info.num_frames, num_frames)
+        indices = sample_by_time(reader.timestamps, num_frames)
         frames = reader.frames_at(indices, clip_geometry(resize, crop, info.width, info.height))
     frames, crop_meta = finish_clip(frames, resize, crop)
     meta = {
         "source": reader.name,
         "indices": indices.tolist(),
-        "repeated_frames": info.num_frames < num_frames,
+        "repeated_frames": len(set(indices.tolist())) < num_frames,
         **info.as_dict(),
         **crop_meta,
     }
