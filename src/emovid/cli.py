@@ -182,35 +182,22 @@ def _run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-_TRAIN_FLAGS = {
-    "cache": dict(type=str, help="a prepared clip cache (emovid prepare)"),
-    "model": dict(type=str, help="model name (emovid train --list-models)"),
-    "frames": dict(type=int, help="frames per clip (default: the cache's)"),
-    "size": dict(type=int, help="image size; a cache of another size is refused"),
-    "epochs": dict(type=int), "batch_size": dict(type=int), "lr": dict(type=float),
-    "optimizer": dict(choices=("adamw", "sgd")), "schedule": dict(choices=("cosine", "step", "constant")),
-    "warmup_epochs": dict(type=int), "weight_decay": dict(type=float), "label_smoothing": dict(type=float),
-    "balance": dict(choices=("none", "weights", "sampler"), help="class weighting or balanced sampling"),
-    "grad_clip": dict(type=float), "early_stopping": dict(type=int, metavar="PATIENCE"),
-    "seed": dict(type=int), "accelerator": dict(type=str, help="auto, cpu, gpu"),
-    "devices": dict(type=str, help="auto, N, or a list like 0,1"), "num_nodes": dict(type=int),
-    "strategy": dict(type=str, help="auto, ddp, ddp_spawn, fsdp, ..."),
-    "precision": dict(type=str, help="32-true, bf16-mixed, 16-mixed (default: mixed on GPU, 32-true on CPU, "
-                      "where bf16 speeds up 2-D models but makes 3-D ones like r3d18 train 40x slower)"),
-    "num_workers": dict(type=int), "runs_dir": dict(type=str), "name": dict(type=str),
-    "weights": dict(type=str, help="local backbone weights file, for machines without internet"),
-    "tta": dict(type=int, choices=(1, 2), help="2: average with the mirrored clip at evaluation"),
-}
-
-
 def _add_train(sub: argparse._SubParsersAction) -> None:
+    from emovid.config import choices_of, flag_fields
+
     p = sub.add_parser("train", help="train a model on a prepared cache, then evaluate it")
     p.add_argument("--config", type=Path, help="YAML file with TrainConfig keys; flags override it")
-    for key, options in _TRAIN_FLAGS.items():
-        p.add_argument(f"--{key.replace('_', '-')}", dest=key, default=None, **options)
-    p.add_argument("--augment", dest="augment", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--pretrained", dest="pretrained", action=argparse.BooleanOptionalAction, default=None,
-                   help="start from ImageNet/Kinetics weights (downloaded once, then cached)")
+    # One flag per TrainConfig field; values stay text here and are typed and checked by TrainConfig itself.
+    for f, hint in flag_fields():
+        default = f.default if f.default not in (None, "") else None
+        help_text = f.metadata["help"] + (f" (default {default})" if default is not None else "")
+        flag = f"--{f.name.replace('_', '-')}"
+        if hint is bool:
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            continue
+        choices = choices_of(hint)
+        metavar = f.metadata["metavar"] or ("{" + ",".join(map(str, choices)) + "}" if choices else None)
+        p.add_argument(flag, dest=f.name, default=None, metavar=metavar, help=help_text)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="model option, e.g. hidden_size=512 or freeze_backbone=true (repeatable)")
     p.add_argument("--resume", type=Path, help="a run folder or checkpoint to continue")
@@ -219,26 +206,23 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_train)
 
 
-def _option_value(text: str):
-    import yaml
-
-    return yaml.safe_load(text)
-
-
 def train_config_from_args(args: argparse.Namespace):
-    """The TrainConfig of ``emovid train``: defaults, then the YAML file, then flags."""
-    from emovid.config import ConfigError, TrainConfig, load_config
+    """The TrainConfig of ``emovid train``: defaults, then the YAML file, then flags; ConfigError if invalid."""
+    from emovid.config import ConfigError, TrainConfig, flag_fields, load_config, parse_option
 
     config = load_config(args.config) if args.config else TrainConfig()
-    changes = {k: getattr(args, k) for k in [*_TRAIN_FLAGS, "augment", "pretrained"] if getattr(args, k) is not None}
+    changes = {f.name: getattr(args, f.name) for f, _ in flag_fields() if getattr(args, f.name) is not None}
     if args.option:
         try:
-            pairs = dict(item.split("=", 1) for item in args.option)
-        except ValueError:
-            raise ConfigError("--option takes KEY=VALUE") from None
-        changes["model_options"] = {**config.model_options, **{k: _option_value(v) for k, v in pairs.items()}}
+            options = dict(parse_option(item) for item in args.option)
+        except ValueError as exc:
+            raise ConfigError(f"--option {exc}") from None
+        changes["model_options"] = {**config.model_options, **options}
     if args.kfold or args.train_actors or args.val_actors or args.test_actors:
-        splits = split_from_args(args)
+        try:
+            splits = split_from_args(args)
+        except CliError as exc:
+            raise ConfigError(str(exc)) from None
         if len(splits) != 1:
             raise ConfigError("train runs one fold at a time: add --fold I (or use emovid experiment)")
         actors = next(iter(splits.values()))
@@ -248,7 +232,9 @@ def train_config_from_args(args: argparse.Namespace):
 
 def _run_train(args: argparse.Namespace) -> int:
     from emovid.config import ConfigError, load_config
+    from emovid.data.cache import CacheError
     from emovid.models import WeightsUnavailableError, list_models
+    from emovid.training import train
 
     if args.list_models:
         print("\n".join(list_models()))
@@ -259,15 +245,13 @@ def _run_train(args: argparse.Namespace) -> int:
             config = load_config(run_dir / "config.yaml")
         else:
             config = train_config_from_args(args)
-        if not config.cache:
-            raise CliError("--cache is required (make one with `emovid prepare`)")
-        if config.model not in list_models():
-            raise CliError(f"unknown model {config.model!r}; choose from {', '.join(list_models())}")
-        from emovid.data.cache import CacheError
-        from emovid.training import train
-
+    except ConfigError as exc:
+        raise CliError(f"config: {exc}") from None
+    if not config.cache:
+        raise CliError("--cache is required (make one with `emovid prepare`)")
+    try:
         run_dir = train(config, resume=args.resume)
-    except (ConfigError, CacheError, WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
+    except (CacheError, WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     _print_run_summary(run_dir)
     return 0
