@@ -15,7 +15,7 @@ from emovid.data.dataset import ClipDataset
 from emovid.data.ravdess import speech_set_names
 from emovid.data.video import Resize
 from test_video import bad_inputs
-from videos import make_video
+from videos import make_video, mixed_collection
 
 SETTINGS = PrepareSettings(frames=4, resize=Resize("intelligent", size=48, short_side=56))
 
@@ -124,6 +124,32 @@ def test_bad_videos_are_reported_and_the_run_goes_on(tmp_path):
     ]
     rejects = [json.loads(line) for line in (tmp_path / "c" / "rejects.jsonl").read_text().splitlines()]
     assert sorted(r["reason"].split(" (")[0] for r in rejects) == reasons
+
+
+def test_cremad_flv_and_a_corrupt_zip_member_end_in_the_cache_and_the_rejects(tmp_path, capsys):
+    good, bad = mixed_collection(tmp_path / "data")
+    out = tmp_path / "c"
+    assert main(["prepare", str(tmp_path / "data"), "--out", str(out), "--frames", "4", "--size", "32"]) == 1
+    assert "3 clips written" in capsys.readouterr().out
+    assert sorted(e["source"] for e in ClipCache.open(out).entries) == sorted(good)
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert [r["file"] for r in rejects] == bad and rejects[0]["reason"].startswith("broken zip member")
+
+
+def test_an_unexpected_error_is_that_files_reject(tree, tmp_path, monkeypatch):
+    from emovid.data import cache
+
+    def read_clip(source, *args):
+        if source.path.name.startswith("02-01-01-01-01-01"):
+            raise RuntimeError("the decoder's\nsurprise")
+        return real(source, *args)
+
+    real = cache.read_clip
+    monkeypatch.setattr(cache, "read_clip", read_clip)
+    report = prepare(tree, tmp_path / "c", SETTINGS, workers=1, progress=False)
+    assert report.written == 9 and len(report.rejects) == 3
+    assert {r.reason for r in report.rejects} == {"RuntimeError: the decoder's surprise"}
+    assert len((tmp_path / "c" / "rejects.jsonl").read_text().splitlines()) == 3
 
 
 def test_jpeg_storage_round_trip(tmp_path):

@@ -12,7 +12,8 @@ def write_grid(path, data, out):
     path.write_text(yaml.safe_dump({
         "data": str(data), "out": str(out), "size": 32, "workers": 1,
         "base": {"epochs": 1, "batch_size": 16, "num_workers": 0, "progress": False},
-        "grid": {"model": ["early-fusion-cnn", "no-such-model"], "frames": [2], "augment": [False]},
+        "grid": {"model": ["early-fusion-cnn", "cnn-lstm"], "frames": [2], "augment": [False]},
+        "per_model": {"cnn-lstm": {"size": 64}},  # valid, but not for a cache of 32x32 clips: that run fails
     }))
     return path
 
@@ -21,11 +22,11 @@ def test_grid_runs_records_failures_skips_finished_and_writes_the_table(tiny_dat
     grid = write_grid(tmp_path / "grid.yaml", tiny_data, tmp_path / "exp")
     logs: list[str] = []
     rows = run_experiment(Experiment.from_yaml(grid), progress=False, log=logs.append)
-    assert [(r["model"], r["status"]) for r in rows] == [("early-fusion-cnn", "done"), ("no-such-model", "failed")]
-    assert any("failed: ValueError" in line for line in logs)
+    assert [(r["model"], r["status"]) for r in rows] == [("early-fusion-cnn", "done"), ("cnn-lstm", "failed")]
+    assert any("failed: CacheError" in line for line in logs)
     table = (tmp_path / "exp" / "results.md").read_text()
     assert "| early-fusion-cnn | [" in table and "](runs/early-fusion-cnn-t2-noaug-intelligent-study-s0)" in table
-    assert "| no-such-model | failed |" in table
+    assert "| cnn-lstm | failed |" in table
     with open(tmp_path / "exp" / "results.csv") as handle:
         assert [r["status"] for r in csv.DictReader(handle)] == ["done", "failed"]
 

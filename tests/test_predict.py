@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +18,19 @@ from emovid.annotate import annotate_video, current_window, segments
 from emovid.cli import main
 from emovid.config import TrainConfig
 from emovid.data.video import clip_geometry, finish_clip, open_video, read_clip
-from emovid.predict import Failure, Prediction, Predictor, predict_timeline, predict_videos, sliding_windows
+from emovid.predict import (
+    Failure,
+    Prediction,
+    Predictor,
+    find_videos,
+    predict_timeline,
+    predict_videos,
+    sliding_windows,
+)
 from emovid.training import train
 from emovid.transforms import normalize
 from test_video import bad_inputs
-from videos import make_video
+from videos import make_video, mixed_collection
 
 CLASSES = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 
@@ -209,6 +220,76 @@ def test_bad_inputs_one_line_each_and_the_rest_still_run(checkpoint, videos, tmp
         assert str(videos[0]) in captured.out and str(videos[-1]) in captured.out
     result = next(predict_videos([tmp_path / "text.mp4"], Predictor.from_checkpoint(checkpoint)))
     assert isinstance(result, Failure) and result.reason.startswith("not a readable video")
+
+
+def test_an_unexpected_error_is_one_line_with_its_type_and_the_rest_still_run(checkpoint, videos, monkeypatch,
+                                                                             tmp_path, capsys):
+    import emovid.annotate
+    import emovid.predict
+
+    def failing(real):
+        def call(source, *args, **kwargs):
+            if Path(str(source)).name == "b.mkv":
+                raise KeyError("odd")
+            return real(source, *args, **kwargs)
+        return call
+
+    for module, name in ((emovid.predict, "read_clip"), (emovid.predict, "predict_timeline"),
+                         (emovid.annotate, "annotate_video")):
+        monkeypatch.setattr(module, name, failing(getattr(module, name)))
+    inputs = [str(v) for v in videos[:3]]
+    for extra in ([], ["--timeline"], ["--annotate", str(tmp_path / "a.mp4")]):
+        assert main(["predict", *inputs, "--checkpoint", str(checkpoint), *extra]) == 1
+        captured = capsys.readouterr()
+        errors = [line for line in captured.err.splitlines()
+                  if line.startswith("emovid predict: ") and ": note: " not in line]
+        assert errors == [f"emovid predict: {videos[1]}: KeyError: 'odd'"], captured.err
+        assert str(videos[0]) in captured.out and str(videos[2]) in captured.out
+
+
+def test_a_folder_with_a_cremad_flv_and_a_corrupt_zip_member(checkpoint, tmp_path, capsys):
+    good, bad = mixed_collection(tmp_path / "data")
+    for output in ([], ["--json"]):  # --json without a path: standard output
+        assert main(["predict", str(tmp_path / "data"), "--checkpoint", str(checkpoint), *output]) == 1
+        captured = capsys.readouterr()
+        (error,) = captured.err.splitlines()
+        assert error.startswith(f"emovid predict: {bad[0]}: broken zip member (Error -3")
+        if output:
+            records = json.loads(captured.out)
+            assert [r["file"] for r in records if "error" in r] == bad
+            assert sorted(r["file"] for r in records if "error" not in r) == sorted(good)
+        else:
+            assert sorted(line.split()[0] for line in captured.out.splitlines()[1:]) == sorted(good)
+
+
+def test_find_videos_reads_gifs_and_zips_and_sees_through_link_loops(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    gif = make_video(folder / "a.gif", num_frames=4, codec="gif", pix_fmt="rgb8")
+    mp4 = make_video(folder / "b.mp4", num_frames=4)
+    with zipfile.ZipFile(folder / "c.zip", "w") as archive:
+        archive.write(mp4, "inner/b.mp4")
+    (folder / "self").symlink_to(folder)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nothing")
+    member = f"{folder / 'c.zip'}:inner/b.mp4"
+    inputs = [folder, folder / "c.zip", folder / "**" / "*.mp4", tmp_path / "loop", tmp_path / "dangling"]
+    videos, failures = find_videos([str(p) for p in inputs])
+    assert [str(v) for v in videos] == [str(gif), str(mp4), member, member, str(mp4)]
+    assert failures == [Failure(str(tmp_path / "loop"), "a symbolic link loop"),
+                        Failure(str(tmp_path / "dangling"), f"a broken symbolic link (to {tmp_path / 'nothing'})")]
+
+
+def test_a_reader_that_goes_away_is_no_traceback(tmp_path):
+    (tmp_path / "Actor_01").mkdir()
+    for name in ("02-01-03-01-01-01-01.mp4", "02-01-04-01-01-01-01.mp4"):
+        (tmp_path / "Actor_01" / name).write_bytes(b"")
+    # As `emovid index DATA --json | head -c0`: the reading end is closed before anything is written.
+    child = subprocess.Popen([sys.executable, "-m", "emovid.cli", "index", str(tmp_path), "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()
+    assert child.wait(timeout=60) == 1
+    assert child.stderr.read() == b""
 
 
 def test_checkpoint_problems_are_one_line(checkpoint, videos, tmp_path, capsys, monkeypatch):

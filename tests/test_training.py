@@ -135,6 +135,12 @@ def test_cache_of_another_shape_is_refused(tiny_cache, tmp_path):
     assert main(["train", "--cache", str(tiny_cache), "--frames", "8", "--runs-dir", str(tmp_path)]) == 2
 
 
+def test_a_run_that_cannot_start_leaves_no_folder(tiny_cache, tmp_path):
+    with pytest.raises(ValueError, match="no clips of the training actors"):
+        train(tiny_config(tiny_cache, tmp_path, train_actors=(7, 8)))
+    assert not (tmp_path / "runs").exists()
+
+
 def test_config_round_trips_through_yaml(tmp_path):
     config = TrainConfig(cache="c", model="cnn-lstm", model_options={"hidden_size": 64}, train_actors=(1, 2),
                          val_actors=(3,), test_actors=(4,), precision="bf16-mixed", early_stopping=3)
@@ -152,7 +158,8 @@ def test_cli_flags_override_yaml(tmp_path):
 
     save_config(TrainConfig(cache="c", epochs=5, lr=0.1), tmp_path / "c.yaml")
     args = build_parser().parse_args(["train", "--config", str(tmp_path / "c.yaml"), "--epochs", "7",
-                                      "--option", "hidden_size=32", "--no-augment", "--kfold", "6", "--fold", "0"])
+                                      "--model", "cnn-lstm", "--option", "hidden_size=32", "--no-augment",
+                                      "--kfold", "6", "--fold", "0"])
     config = train_config_from_args(args)
     assert (config.epochs, config.lr, config.augment, config.model_options) == (7, 0.1, False, {"hidden_size": 32})
     assert config.test_actors == (1, 2, 3, 4) and config.val_actors == (5, 6, 7, 8)

@@ -1,6 +1,7 @@
 import shutil
 import subprocess
 import zipfile
+import zlib
 
 import av
 import numpy as np
@@ -14,9 +15,10 @@ from emovid.data.video import (
     naive_geometry,
     open_video,
     read_clip,
+    sample_by_time,
     uniform_indices,
 )
-from videos import make_video, read_index
+from videos import make_cremad_flv, make_video, read_index, zip_with_corrupt_member
 
 
 @pytest.mark.parametrize(
@@ -44,6 +46,39 @@ def test_uniform_indices_properties():
                 assert len(set(idx.tolist())) == t
     with pytest.raises(ValueError):
         uniform_indices(0, 4)
+
+
+@pytest.mark.parametrize(
+    "timestamps,count,expected",
+    [
+        ([0.0, 0.1, 0.2, 0.3], 2, [1, 3]),
+        ([0.0], 3, [0, 0, 0]),
+        ([0.0, 1.0], 4, [0, 0, 1, 1]),
+        ([0.0, 0.033, 0.067, 0.1, 0.133, 0.167], 3, [1, 3, 5]),  # whole milliseconds: still every other frame
+        ([5.0, 5.5, 6.0, 6.5], 2, [1, 3]),  # a late first timestamp
+        ([0.0, 0.01, 0.02, 0.03, 0.04, 1.0, 2.0, 3.0], 4, [4, 5, 6, 7]),  # a burst of short frames, then long ones
+        ([0.0, 0.045, 0.065, 0.11, 0.13, 0.175], 3, [0, 2, 5]),  # 45 and 20 ms in turn; by count: 1, 3, 5
+    ],
+)
+def test_sample_by_time(timestamps, count, expected):
+    assert sample_by_time(timestamps, count).tolist() == expected
+
+
+def test_sample_by_time_is_uniform_indices_at_a_constant_rate():
+    for fps, time_base in ((30, 1 / 15360), (30, 1 / 1000), (25, 1 / 90000), (60, 1 / 1000)):
+        for n in range(1, 80):
+            times = np.round(np.arange(n) / fps / time_base) * time_base
+            for t in (1, 4, 6, 10, 16):
+                assert sample_by_time(times, t).tolist() == uniform_indices(n, t).tolist(), (fps, time_base, n, t)
+
+
+def test_variable_frame_rate_clips_are_spread_in_time(tmp_path):
+    # 60 frames of 10 ms, then 28 of 100 ms: 0.6 s of the 3.4 s hold two thirds of the frames.
+    path = make_video(tmp_path / "vfr.mp4", num_frames=88, durations_ms=[10] * 60 + [100] * 28)
+    clip = read_clip(path, 8, Resize("naive", 32))
+    with open_video(path) as reader:
+        times = reader.timestamps[clip.meta["indices"]]
+    assert np.diff(times).max() < 0.6 and times[1] >= 0.6 and clip.meta["repeated_frames"] is False
 
 
 def reference_frames(path):
@@ -161,6 +196,30 @@ def test_zip_member_decodes_from_memory(tmp_path):
         zf.write(video, "Actor_01/01-01-03-01-01-01-01.mp4")
     with open_video(VideoSource(archive, "Actor_01/01-01-03-01-01-01-01.mp4")) as reader:
         assert [read_index(f) for f in reader.frames_at([0, 11])] == [0, 11]
+
+
+def test_unseekable_flv_gives_the_same_frames_as_an_mp4(tmp_path):
+    flv = make_cremad_flv(tmp_path / "1001_DFA_ANG_XX.flv", num_frames=24)
+    with av.open(str(flv)) as container, pytest.raises(av.FFmpegError):
+        next(container.demux(video=0))
+        container.seek(0, stream=container.streams.video[0])  # what made CREMA-D's files unreadable
+    mp4 = make_video(tmp_path / "same.mp4", num_frames=24)
+    for path in (flv, mp4):
+        clip = read_clip(path, 6, Resize("naive", 32))
+        assert clip.meta["num_frames"] == 24 and clip.meta["indices"] == [2, 6, 10, 14, 18, 22]
+        with open_video(path) as reader:
+            assert [read_index(f) for f in reader.frames_at([23, 0, 5, 5])] == [23, 0, 5, 5]
+            assert [read_index(f) for _, f in reader.stream()] == list(range(24))
+
+
+def test_zip_member_with_broken_compressed_data_is_one_line(tmp_path):
+    member = "Actor_01/01-01-03-01-01-01-01.mp4"
+    video = make_video(tmp_path / "v.mp4", num_frames=30, width=320, height=180)
+    archive = zip_with_corrupt_member(tmp_path / "a.zip", member, video.read_bytes())
+    with zipfile.ZipFile(archive) as zf, pytest.raises(zlib.error):
+        zf.read(member)
+    with pytest.raises(VideoError, match=r"a\.zip:Actor_01/01-01-03-01-01-01-01\.mp4: broken zip member \(Error -3"):
+        read_clip(VideoSource(archive, member), 4, Resize("naive", 32))
 
 
 def audio_only(path):

@@ -14,6 +14,7 @@ import cv2
 import matplotlib
 import numpy as np
 
+from emovid.data.ravdess import VideoSource
 from emovid.data.video import open_video
 from emovid.predict import Timeline
 
@@ -49,7 +50,7 @@ def draw_label(frame: np.ndarray, text: str) -> np.ndarray:
     return frame
 
 
-def annotate_video(source: str | Path, out: str | Path, timeline: Timeline) -> int:
+def annotate_video(source: VideoSource | str | Path, out: str | Path, timeline: Timeline) -> int:
     """Write a copy of ``source`` with the current window's top emotion and probability on every frame.
 
     The copy has the same frame size, frame count and (average) frame rate, in display orientation.

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emovid.data.ravdess import VideoSource
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -137,7 +142,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
           f"{len(report.rejects)} skipped, in {report.seconds:.1f}s -> {args.out}")
     if report.rejects:
         print(f"skipped videos are listed in {args.out / 'rejects.jsonl'}")
-    return 0 if report.written + report.reused else 1
+    return 1 if report.rejects or not report.written + report.reused else 0
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
@@ -177,35 +182,22 @@ def _run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-_TRAIN_FLAGS = {
-    "cache": dict(type=str, help="a prepared clip cache (emovid prepare)"),
-    "model": dict(type=str, help="model name (emovid train --list-models)"),
-    "frames": dict(type=int, help="frames per clip (default: the cache's)"),
-    "size": dict(type=int, help="image size; a cache of another size is refused"),
-    "epochs": dict(type=int), "batch_size": dict(type=int), "lr": dict(type=float),
-    "optimizer": dict(choices=("adamw", "sgd")), "schedule": dict(choices=("cosine", "step", "constant")),
-    "warmup_epochs": dict(type=int), "weight_decay": dict(type=float), "label_smoothing": dict(type=float),
-    "balance": dict(choices=("none", "weights", "sampler"), help="class weighting or balanced sampling"),
-    "grad_clip": dict(type=float), "early_stopping": dict(type=int, metavar="PATIENCE"),
-    "seed": dict(type=int), "accelerator": dict(type=str, help="auto, cpu, gpu"),
-    "devices": dict(type=str, help="auto, N, or a list like 0,1"), "num_nodes": dict(type=int),
-    "strategy": dict(type=str, help="auto, ddp, ddp_spawn, fsdp, ..."),
-    "precision": dict(type=str, help="32-true, bf16-mixed, 16-mixed (default: mixed on GPU, 32-true on CPU, "
-                      "where bf16 speeds up 2-D models but makes 3-D ones like r3d18 train 40x slower)"),
-    "num_workers": dict(type=int), "runs_dir": dict(type=str), "name": dict(type=str),
-    "weights": dict(type=str, help="local backbone weights file, for machines without internet"),
-    "tta": dict(type=int, choices=(1, 2), help="2: average with the mirrored clip at evaluation"),
-}
-
-
 def _add_train(sub: argparse._SubParsersAction) -> None:
+    from emovid.config import choices_of, flag_fields
+
     p = sub.add_parser("train", help="train a model on a prepared cache, then evaluate it")
     p.add_argument("--config", type=Path, help="YAML file with TrainConfig keys; flags override it")
-    for key, options in _TRAIN_FLAGS.items():
-        p.add_argument(f"--{key.replace('_', '-')}", dest=key, default=None, **options)
-    p.add_argument("--augment", dest="augment", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--pretrained", dest="pretrained", action=argparse.BooleanOptionalAction, default=None,
-                   help="start from ImageNet/Kinetics weights (downloaded once, then cached)")
+    # One flag per TrainConfig field; values stay text here and are typed and checked by TrainConfig itself.
+    for f, hint in flag_fields():
+        default = f.default if f.default not in (None, "") else None
+        help_text = f.metadata["help"] + (f" (default {default})" if default is not None else "")
+        flag = f"--{f.name.replace('_', '-')}"
+        if hint is bool:
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            continue
+        choices = choices_of(hint)
+        metavar = f.metadata["metavar"] or ("{" + ",".join(map(str, choices)) + "}" if choices else None)
+        p.add_argument(flag, dest=f.name, default=None, metavar=metavar, help=help_text)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="model option, e.g. hidden_size=512 or freeze_backbone=true (repeatable)")
     p.add_argument("--resume", type=Path, help="a run folder or checkpoint to continue")
@@ -214,26 +206,23 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_train)
 
 
-def _option_value(text: str):
-    import yaml
-
-    return yaml.safe_load(text)
-
-
 def train_config_from_args(args: argparse.Namespace):
-    """The TrainConfig of ``emovid train``: defaults, then the YAML file, then flags."""
-    from emovid.config import ConfigError, TrainConfig, load_config
+    """The TrainConfig of ``emovid train``: defaults, then the YAML file, then flags; ConfigError if invalid."""
+    from emovid.config import ConfigError, TrainConfig, flag_fields, load_config, parse_option
 
     config = load_config(args.config) if args.config else TrainConfig()
-    changes = {k: getattr(args, k) for k in [*_TRAIN_FLAGS, "augment", "pretrained"] if getattr(args, k) is not None}
+    changes = {f.name: getattr(args, f.name) for f, _ in flag_fields() if getattr(args, f.name) is not None}
     if args.option:
         try:
-            pairs = dict(item.split("=", 1) for item in args.option)
-        except ValueError:
-            raise ConfigError("--option takes KEY=VALUE") from None
-        changes["model_options"] = {**config.model_options, **{k: _option_value(v) for k, v in pairs.items()}}
+            options = dict(parse_option(item) for item in args.option)
+        except ValueError as exc:
+            raise ConfigError(f"--option {exc}") from None
+        changes["model_options"] = {**config.model_options, **options}
     if args.kfold or args.train_actors or args.val_actors or args.test_actors:
-        splits = split_from_args(args)
+        try:
+            splits = split_from_args(args)
+        except CliError as exc:
+            raise ConfigError(str(exc)) from None
         if len(splits) != 1:
             raise ConfigError("train runs one fold at a time: add --fold I (or use emovid experiment)")
         actors = next(iter(splits.values()))
@@ -243,7 +232,9 @@ def train_config_from_args(args: argparse.Namespace):
 
 def _run_train(args: argparse.Namespace) -> int:
     from emovid.config import ConfigError, load_config
+    from emovid.data.cache import CacheError
     from emovid.models import WeightsUnavailableError, list_models
+    from emovid.training import train
 
     if args.list_models:
         print("\n".join(list_models()))
@@ -254,15 +245,13 @@ def _run_train(args: argparse.Namespace) -> int:
             config = load_config(run_dir / "config.yaml")
         else:
             config = train_config_from_args(args)
-        if not config.cache:
-            raise CliError("--cache is required (make one with `emovid prepare`)")
-        if config.model not in list_models():
-            raise CliError(f"unknown model {config.model!r}; choose from {', '.join(list_models())}")
-        from emovid.data.cache import CacheError
-        from emovid.training import train
-
+    except ConfigError as exc:
+        raise CliError(f"config: {exc}") from None
+    if not config.cache:
+        raise CliError("--cache is required (make one with `emovid prepare`)")
+    try:
         run_dir = train(config, resume=args.resume)
-    except (ConfigError, CacheError, WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
+    except (CacheError, WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     _print_run_summary(run_dir)
     return 0
@@ -356,8 +345,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="a model from `emovid export` (implies --backend onnxruntime)")
     p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="clips per model call (default 8)")
-    p.add_argument("--json", metavar="PATH", help="write all class probabilities as JSON ('-': standard output)")
-    p.add_argument("--csv", metavar="PATH", help="write all class probabilities as CSV ('-': standard output)")
+    p.add_argument("--json", metavar="PATH", nargs="?", const="-",
+                   help="write all class probabilities as JSON (no PATH or '-': standard output)")
+    p.add_argument("--csv", metavar="PATH", nargs="?", const="-",
+                   help="write all class probabilities as CSV (no PATH or '-': standard output)")
     g = p.add_argument_group("timeline: sliding windows over the whole video")
     g.add_argument("--timeline", action="store_true", help="predict every window, not one clip per video")
     g.add_argument("--window", type=float, metavar="SECONDS", help="window length (default: the model's clip length)")
@@ -427,11 +418,12 @@ def _load_predictor(args: argparse.Namespace):
     return predictor
 
 
-def _video_tag(video: Path, videos: list[Path]) -> str | None:
+def _video_tag(video: VideoSource, videos: list[VideoSource]) -> str | None:
     """What tells a video's output files apart: None for a single video, else its stem (numbered if repeated)."""
     if len(videos) == 1:
         return None
-    return video.stem if sum(v.stem == video.stem for v in videos) == 1 else f"{video.stem}-{videos.index(video)}"
+    stem = Path(video.name).stem
+    return stem if sum(Path(v.name).stem == stem for v in videos) == 1 else f"{stem}-{videos.index(video)}"
 
 
 def _run_predict(args: argparse.Namespace) -> int:
@@ -464,7 +456,7 @@ def _failure_record(failure, names: Sequence[str]) -> dict:
     return prediction_record(failure, names)
 
 
-def _clip_records(args: argparse.Namespace, predictor, videos: list[Path]) -> list[dict]:
+def _clip_records(args: argparse.Namespace, predictor, videos: list[VideoSource]) -> list[dict]:
     from emovid.predict import Failure, predict_videos, prediction_record
 
     names = predictor.spec.class_names
@@ -472,9 +464,8 @@ def _clip_records(args: argparse.Namespace, predictor, videos: list[Path]) -> li
             for r in predict_videos(videos, predictor, args.batch_size)]
 
 
-def _timeline_records(args: argparse.Namespace, predictor, videos: list[Path]) -> list[dict]:
+def _timeline_records(args: argparse.Namespace, predictor, videos: list[VideoSource]) -> list[dict]:
     """Per video: the mean over windows as its prediction, the windows, and the asked-for files."""
-    from emovid.data.video import VideoError
     from emovid.predict import Prediction, as_failure, predict_timeline, prediction_record, timeline_records
 
     names = predictor.spec.class_names
@@ -486,14 +477,15 @@ def _timeline_records(args: argparse.Namespace, predictor, videos: list[Path]) -
                 print(f"emovid predict: {video}: note: {result.note}", file=sys.stderr)
             windows = timeline_records(result)
             _write_timeline_outputs(args, video, videos, result, windows)
-        except (VideoError, OSError) as exc:
+        except Exception as exc:  # whatever one video raises (reading, plotting, annotating) is its failure
             records.append(_failure_record(as_failure(exc, video), names))
             continue
         records.append({**prediction_record(Prediction(str(video), result.mean(), {}), names), "windows": windows})
     return records
 
 
-def _write_timeline_outputs(args: argparse.Namespace, video: Path, videos: list[Path], result, windows: list) -> None:
+def _write_timeline_outputs(args: argparse.Namespace, video: VideoSource, videos: list[VideoSource], result,
+                            windows: list) -> None:
     from emovid.annotate import annotate_video, plot_timeline
     from emovid.predict import csv_text, write_text
 
@@ -648,13 +640,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Runner = args.run
     try:
-        return run(args)
+        code = run(args)
+        sys.stdout.flush()  # a reader that went away shows here, where it is handled, not at exit
+        return code
     except CliError as exc:
         print(f"emovid {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"emovid {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (say `head`) stopped early: not an error worth a traceback. Point standard output at
+        # /dev/null so that Python's flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

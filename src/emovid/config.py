@@ -1,81 +1,91 @@
-"""The typed training configuration: a YAML file sets values, command-line flags override them.
+"""The typed training configuration: the one place a training setting is declared.
 
-The resolved configuration is saved in every run folder as ``config.yaml``.
+Each field of :class:`TrainConfig` has its type (``Literal`` for choices), default, help and limits. Values
+from a YAML file, a grid file or the command line (whose flags are generated from the fields) are coerced
+to the field's type and checked; a wrong value is a :class:`ConfigError` of one line naming the field, the
+value and what is allowed. The resolved configuration is saved in every run folder as ``config.yaml``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from emovid.data.ravdess import STUDY_SPLIT
+from emovid.data.ravdess import STUDY_SPLIT, parse_actor_list
 
 
 class ConfigError(ValueError):
-    """A configuration value that is missing, unknown or out of range."""
+    """A configuration value that is missing, unknown or out of range; the message is one line."""
+
+
+def setting(default: Any = None, help: str = "", *, low: float | None = None, above: float | None = None,
+            flag: bool = True, metavar: str | None = None) -> Any:
+    """A TrainConfig field: its default, its help, and its limits (``low`` <= value, ``above`` < value).
+
+    ``flag=False`` keeps it off the command line (set it in the YAML file).
+    """
+    meta = {"help": help, "low": low, "above": above, "flag": flag, "metavar": metavar}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on."""
 
-    cache: str = ""
-    model: str = "late-fusion-resnet18"
-    model_options: dict[str, Any] = field(default_factory=dict)
-    pretrained: bool = False
-    weights: str | None = None
-    frames: int | None = None  # default: all the cache's frames
-    size: int | None = None  # default: the cache's; a cache of another size is refused
-    augment: bool = True
-    epochs: int = 20
-    batch_size: int = 8
-    lr: float = 3e-4
-    optimizer: str = "adamw"
-    schedule: str = "cosine"
-    warmup_epochs: int = 1
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.1
-    balance: str = "weights"
-    grad_clip: float | None = 1.0
-    early_stopping: int | None = None  # patience in epochs on validation accuracy
-    train_actors: tuple[int, ...] = STUDY_SPLIT["train"]
-    val_actors: tuple[int, ...] = STUDY_SPLIT["val"]
-    test_actors: tuple[int, ...] = STUDY_SPLIT["test"]
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: str = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str | None = None  # default: bf16/16 mixed on GPU, 32 on CPU
-    num_workers: int = 2
-    runs_dir: str = "runs"
-    name: str | None = None
-    tta: int = 1  # test-time views averaged at evaluation: 1 (none) or 2 (with horizontal flip)
-    progress: bool = True
+    cache: str = setting("", "a prepared clip cache (emovid prepare)")
+    model: str = setting("late-fusion-resnet18", "model name (emovid train --list-models)")
+    model_options: dict[str, Any] = setting({}, "model options as KEY=VALUE pairs (on the command line: --option)",
+                                            flag=False)
+    pretrained: bool = setting(False, "start from ImageNet/Kinetics weights (downloaded once, then cached)")
+    weights: str | None = setting(None, "local backbone weights file, for machines without internet")
+    frames: int | None = setting(None, "frames per clip (default: the cache's)", low=1)
+    size: int | None = setting(None, "image size (default: the cache's); a cache of another size is refused", low=1)
+    augment: bool = setting(True, "random crop, flip and colour jitter per training clip")
+    epochs: int = setting(20, "training epochs", low=1)
+    batch_size: int = setting(8, "clips per step", low=1)
+    lr: float = setting(3e-4, "peak learning rate", above=0)
+    optimizer: Literal["adamw", "sgd"] = setting("adamw", "optimiser")
+    schedule: Literal["cosine", "step", "constant"] = setting("cosine", "learning-rate schedule after the warm-up")
+    warmup_epochs: int = setting(1, "epochs of linear warm-up", low=0)
+    weight_decay: float = setting(0.05, "weight decay", low=0)
+    label_smoothing: float = setting(0.1, "label smoothing of the training loss", low=0)
+    balance: Literal["none", "weights", "sampler"] = setting("weights", "class weighting or balanced sampling")
+    grad_clip: float | None = setting(1.0, "gradient norm clipping (none: off)", above=0)
+    early_stopping: int | None = setting(None, "patience in epochs on validation accuracy (none: off)", low=1,
+                                         metavar="PATIENCE")
+    train_actors: tuple[int, ...] = setting(STUDY_SPLIT["train"], "training actors, e.g. 1-20", flag=False)
+    val_actors: tuple[int, ...] = setting(STUDY_SPLIT["val"], "validation actors, e.g. 21,22", flag=False)
+    test_actors: tuple[int, ...] = setting(STUDY_SPLIT["test"], "test actors, e.g. 23-24", flag=False)
+    seed: int = setting(0, "random seed")
+    accelerator: str = setting("auto", "auto, cpu, gpu")
+    devices: str = setting("auto", "auto, N, or a list like 0,1")
+    num_nodes: int = setting(1, "machines for DDP", low=1)
+    strategy: str = setting("auto", "auto, ddp, ddp_spawn, fsdp, ...")
+    precision: str | None = setting(None, "32-true, bf16-mixed, 16-mixed (default: mixed on GPU, 32-true on CPU, "
+                                          "where bf16 speeds up 2-D models but makes 3-D ones like r3d18 train "
+                                          "40x slower)")
+    num_workers: int = setting(2, "data loader processes", low=0)
+    runs_dir: str = setting("runs", "where run folders are made")
+    name: str | None = setting(None, "run folder name (default: time, model, frames, augmentation, seed)")
+    tta: Literal[1, 2] = setting(1, "2: average with the mirrored clip at evaluation")
+    progress: bool = setting(True, "progress bars", flag=False)
 
     def __post_init__(self) -> None:
-        choices = {
-            "optimizer": ("adamw", "sgd"),
-            "schedule": ("cosine", "step", "constant"),
-            "balance": ("none", "weights", "sampler"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        positive = ("epochs", "batch_size", "num_nodes")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
-        if self.tta not in (1, 2):
-            raise ConfigError(f"tta must be 1 or 2, got {self.tta}")
+        hints = get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, coerce(f, hints[f.name], getattr(self, f.name)))
         if set(self.train_actors) & (set(self.val_actors) | set(self.test_actors)):
-            raise ConfigError("training actors overlap validation or test actors")
+            raise ConfigError("train_actors overlap val_actors or test_actors: an actor must be in one split")
+        _check_model(self.model, self.model_options)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -83,28 +93,180 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = [key for key in data if key not in known]
         if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
-        hints = get_type_hints(cls)
-        values = {}
-        for key, value in data.items():
-            if value is not None and "tuple" in str(hints[key]):
-                value = tuple(value)
-            values[key] = value
-        return cls(**values)
+            close = difflib.get_close_matches(str(unknown[0]), known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown config keys: {', '.join(map(str, unknown))}{hint}")
+        return cls(**data)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+def config_fields() -> list[tuple[dataclasses.Field, Any]]:
+    """Every TrainConfig field with its type."""
+    hints = get_type_hints(TrainConfig)
+    return [(f, hints[f.name]) for f in dataclasses.fields(TrainConfig)]
+
+
+def flag_fields() -> list[tuple[dataclasses.Field, Any]]:
+    """The fields with a command-line flag, with their types."""
+    return [(f, hint) for f, hint in config_fields() if f.metadata["flag"]]
+
+
+def choices_of(hint: Any) -> tuple[Any, ...] | None:
+    """The allowed values of a ``Literal`` type (possibly optional), else None."""
+    literal = [a for a in _members(hint) if get_origin(a) is Literal]
+    return get_args(literal[0]) if literal else None
+
+
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def coerce(f: dataclasses.Field, hint: Any, value: Any) -> Any:
+    """``value`` (from YAML or a flag's text) as the field's type, within its limits; else a ConfigError."""
+    members = _members(hint)
+    optional = type(None) in members
+    if optional and (value is None or isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
+        return None
+    if value is None:
+        raise ConfigError(f"{f.name}: a value is needed")
+    kind = next(a for a in members if a is not type(None))
+    try:
+        result = _convert(kind, value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{f.name}: {value!r} {exc}") from None
+    limits = [(f.metadata.get("low"), ">=", lambda v, b: v >= b), (f.metadata.get("above"), ">", lambda v, b: v > b)]
+    for bound, sign, ok in limits:
+        if bound is not None and not ok(result, bound):
+            raise ConfigError(f"{f.name}: {value!r} must be {sign} {bound:g}")
+    return result
+
+
+def _members(hint: Any) -> tuple[Any, ...]:
+    return get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+
+
+def _convert(kind: Any, value: Any) -> Any:
+    """Raises TypeError or ValueError whose message completes "<value> ...", as in "must be an integer"."""
+    if get_origin(kind) is Literal:
+        allowed = get_args(kind)
+        for choice in allowed:
+            if value == choice or (isinstance(value, str) and value.strip() == str(choice)):
+                return choice
+        raise ValueError(f"must be one of {', '.join(map(str, allowed))}")
+    if kind is bool:
+        text = str(value).strip().lower() if isinstance(value, (str, int)) else None
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ValueError("must be true or false (or yes/no, 1/0)")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value)
+        raise ValueError("must be an integer")
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError("must be a number")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError("must be a number, like 0.0003 or 3e-4") from None
+        if not math.isfinite(number):
+            raise ValueError("must be a finite number")
+        return number
+    if kind is str:
+        if isinstance(value, (dict, list, tuple, bool)):
+            raise TypeError("must be text")
+        return str(value)
+    if get_origin(kind) is tuple:
+        return _actors(value)
+    if get_origin(kind) is dict:
+        return _options(value)
+    raise TypeError(f"has a type this config cannot read ({kind})")
+
+
+def _actors(value: Any) -> tuple[int, ...]:
+    """Actor numbers from a list, one number, or text like ``1-20`` or ``1-4,9``."""
+    if isinstance(value, bool):
+        raise TypeError("must be actor numbers, like 1-20 or [21, 22]")
+    if isinstance(value, int):
+        items: list[Any] = [value]
+    elif isinstance(value, str):
+        try:
+            items = list(parse_actor_list(value))
+        except ValueError:
+            raise ValueError("must be actor numbers, like 1-20 or 21,22") from None
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise TypeError("must be actor numbers, like 1-20 or [21, 22]")
+    if not items or not all(isinstance(a, int) and not isinstance(a, bool) and a >= 1 for a in items):
+        raise ValueError("must be actor numbers >= 1, like 1-20 or [21, 22]")
+    return tuple(items)
+
+
+def _options(value: Any) -> dict[str, Any]:
+    """Model options from a mapping or from text like ``dropout=0.3,hidden_size=512`` (values read as YAML)."""
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    if not isinstance(value, str):
+        raise TypeError("must be a mapping of model options, like {dropout: 0.3}")
+    return dict(parse_option(pair) for pair in filter(None, (p.strip() for p in value.split(","))))
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` as (key, value), the value read as YAML (``0.3`` a number, ``true`` a boolean)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError("must be KEY=VALUE pairs, like dropout=0.3,hidden_size=512")
+    try:
+        return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise ValueError(f"has a value that is not valid YAML in {text!r}") from None
+
+
+def _check_model(name: str, options: dict[str, Any]) -> None:
+    from emovid.models import list_models, model_options
+
+    known = list_models()
+    if name not in known:
+        raise ConfigError(f"model: {name!r} must be one of {', '.join(known)}")
+    unknown = sorted(set(options) - set(model_options(name)))
+    if unknown:
+        raise ConfigError(f"model_options: {name} has no option {', '.join(unknown)}; its options are "
+                          f"{', '.join(model_options(name)) or 'none'}")
+
+
+def read_yaml_mapping(path: str | Path, what: str = "config keys") -> dict[str, Any]:
+    """A YAML file that must hold a mapping; one-line ConfigErrors for a missing file or bad YAML."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: not valid YAML{where}: {' '.join(str(problem).split())}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of {what}, got a {type(data).__name__}")
+    return data
+
+
 def load_config(path: str | Path) -> TrainConfig:
     """Read a YAML config (keys as in :class:`TrainConfig`)."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of config keys")
-    return TrainConfig.from_dict(data)
+    try:
+        return TrainConfig.from_dict(read_yaml_mapping(path))
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith(f"{path}: ") else f"{path}: {exc}") from None
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:

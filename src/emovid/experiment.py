@@ -36,13 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from emovid.config import ConfigError, TrainConfig, load_config
+from emovid.config import ConfigError, TrainConfig, coerce, config_fields, load_config, read_yaml_mapping
 from emovid.data.atomic import write_bytes_atomic
 from emovid.data.cache import PrepareSettings, prepare
 from emovid.data.ravdess import STUDY_SPLIT, kfold_splits
-from emovid.data.video import Resize
+from emovid.data.video import RESIZE_MODES, Resize
 
 GRID_KEYS = ("model", "frames", "augment", "resize", "seed")
 GRID_DEFAULTS: dict[str, list[Any]] = {"frames": [16], "augment": [True], "resize": ["intelligent"], "seed": [0]}
@@ -85,47 +83,54 @@ class Experiment:
         unknown = set(self.grid) - set(GRID_KEYS)
         if unknown or not self.grid.get("model"):
             raise ConfigError(f"grid needs 'model' and takes only {', '.join(GRID_KEYS)}")
-        self.grid = {key: list(self.grid.get(key) or GRID_DEFAULTS.get(key, [])) for key in GRID_KEYS}
+        self.grid = {key: _grid_values(key, self.grid.get(key) or GRID_DEFAULTS.get(key, [])) for key in GRID_KEYS}
         strays = set(self.per_model) - set(self.grid.get("model", []))
         if strays:
             raise ConfigError(f"per_model names models not in the grid: {', '.join(sorted(strays))}")
-        for model in [None, *self.per_model]:
+        for model in [None, *self.grid["model"]]:
             try:  # fail before the first run, not in the middle of the grid
                 self.settings_for(model)
-            except (ConfigError, TypeError, ValueError) as exc:
-                raise ConfigError(f"{'base' if model is None else f'per_model.{model}'}: {exc}") from None
+            except ConfigError as exc:
+                where = "base" if model is None else f"per_model.{model}" if model in self.per_model else "grid.model"
+                raise ConfigError(f"{where}: {exc}") from None
 
     def settings_for(self, model: str | None) -> TrainConfig:
         """The training settings shared by every run of ``model``: base, then its per_model values."""
-        return TrainConfig.from_dict({**self.base, **self.per_model.get(model or "", {})})
+        chosen = {"model": model} if model else {}
+        return TrainConfig.from_dict({**self.base, **self.per_model.get(model or "", {}), **chosen})
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> Experiment:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = read_yaml_mapping(path, "grid keys")
         raw.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("data", "out"):
             if key not in raw:
                 raise ConfigError(f"{path}: missing {key!r}")
+        for key in ("base", "per_model", "grid"):
+            if not isinstance(raw.get(key) or {}, dict):
+                raise ConfigError(f"{path}: {key} must be a mapping, got a {type(raw[key]).__name__}")
         grid = raw.get("grid") or {}
         splits = raw.get("splits", "study")
-        if isinstance(splits, dict) and "kfold" in splits:
-            parsed = {f"fold{i}": fold for i, fold in enumerate(kfold_splits(folds=int(splits["kfold"])))}
-        elif splits == "study":
-            parsed = {"study": dict(STUDY_SPLIT)}
-        else:
-            raise ConfigError(f"{path}: splits must be 'study' or {{kfold: K}}")
-        per_model = {str(model): dict(values or {}) for model, values in (raw.get("per_model") or {}).items()}
         try:
+            if isinstance(splits, dict) and "kfold" in splits:
+                parsed = {f"fold{i}": fold for i, fold in enumerate(kfold_splits(folds=int(splits["kfold"])))}
+            elif splits == "study":
+                parsed = {"study": dict(STUDY_SPLIT)}
+            else:
+                raise ConfigError("splits must be 'study' or {kfold: K}")
+            per_model = {str(model): dict(values or {}) for model, values in (raw.get("per_model") or {}).items()}
             return cls(Path(raw["data"]), Path(raw["out"]), int(raw.get("size", 224)), raw.get("storage", "npy"),
-                       int(raw.get("workers", 2)), raw.get("crop", "center"), parsed, dict(raw.get("base", {})),
-                       grid, per_model)
+                       int(raw.get("workers", 2)), raw.get("crop", "center"), parsed, dict(raw.get("base") or {}),
+                       dict(grid), per_model)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        except (TypeError, ValueError, AttributeError) as exc:  # a list where a mapping belongs, text for a number
+            raise ConfigError(f"{path}: {' '.join(str(exc).split())}") from None
 
     def runs(self) -> Iterator[RunSpec]:
         for model, frames, augment, resize, seed in itertools.product(*(self.grid[k] for k in GRID_KEYS)):
             for split, actors in self.splits.items():
-                yield RunSpec(model, int(frames), bool(augment), resize, int(seed), split, actors)
+                yield RunSpec(model, frames, augment, resize, seed, split, actors)
 
     def cache_dir(self, frames: int, resize: str) -> Path:
         return self.out / "caches" / f"{resize}-{self.crop}-t{frames}-{self.size}"
@@ -155,6 +160,21 @@ class Experiment:
             "name": run.name,
         }
         return TrainConfig.from_dict(values)
+
+
+def _grid_values(key: str, values: Any) -> list[Any]:
+    """A grid axis as a list of values typed as TrainConfig types them ("no" is False, "6" is 6)."""
+    values = values if isinstance(values, list) else [values]
+    if key == "resize":
+        bad = [v for v in values if v not in RESIZE_MODES]
+        if bad:
+            raise ConfigError(f"grid.resize: {bad[0]!r} must be one of {', '.join(RESIZE_MODES)}")
+        return values
+    typed = {f.name: (f, hint) for f, hint in config_fields()}
+    try:
+        return [coerce(*typed[key], value) for value in values]
+    except ConfigError as exc:
+        raise ConfigError(f"grid.{exc}") from None
 
 
 def run_experiment(experiment: Experiment, progress: bool = True, log=print) -> list[dict]:

@@ -9,9 +9,11 @@ frames the windows in progress still need, so memory does not grow with the vide
 from __future__ import annotations
 
 import csv
+import errno
 import glob
 import io
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,13 +24,13 @@ import torch
 from torch import nn
 
 from emovid.checkpoint import InferenceSpec, load_checkpoint
-from emovid.data.ravdess import VIDEO_SUFFIXES
+from emovid.data.ravdess import VIDEO_SUFFIXES, Reject, VideoSource, iter_sources
 from emovid.faces import FaceGeometry
 from emovid.data.video import (
     Clip,
     Resize,
-    VideoError,
     clip_geometry,
+    failure_reason,
     finish_clip,
     open_video,
     read_clip,
@@ -83,24 +85,34 @@ class Prediction:
     meta: dict
 
 
-def find_videos(inputs: Sequence[str]) -> tuple[list[Path], list[Failure]]:
-    """Expand files, folders (searched recursively for video suffixes) and glob patterns, keeping order.
+def find_videos(inputs: Sequence[str]) -> tuple[list[VideoSource], list[Failure]]:
+    """Expand files, folders and zips (searched for videos, see :func:`iter_sources`) and globs, keeping order.
 
-    A file is taken whatever its suffix (decoding says whether it is a video); inputs that match nothing
-    come back as failures.
+    A file is taken whatever its suffix (decoding says whether it is a video); inputs that match nothing come
+    back as failures. A glob that reaches a file twice (through a symbolic link loop, say) lists it once.
     """
-    videos: list[Path] = []
+    videos: list[VideoSource] = []
     failures: list[Failure] = []
     for text in inputs:
         path = Path(text)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
-            if not found:
-                failures.append(Failure(text, f"no videos ({', '.join(VIDEO_SUFFIXES)}) in this folder"))
+        if path.is_dir() or (path.is_file() and path.suffix.lower() == ".zip"):
+            rejects: list[Reject] = []
+            found = list(iter_sources(path, rejects))
+            failures.extend(Failure(r.file, r.reason) for r in rejects)
+            if not found and not rejects:
+                what = "archive" if path.is_file() else "folder"
+                failures.append(Failure(text, f"no videos ({', '.join(VIDEO_SUFFIXES)}) in this {what}"))
         elif path.exists():
-            found = [path]
+            found = [VideoSource(path)]
+        elif path.is_symlink():
+            failures.append(Failure(text, _broken_link(path)))
+            continue
         else:
-            found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            matches: dict[str, Path] = {}
+            for match in sorted(map(Path, glob.glob(text, recursive=True)), key=lambda p: (len(p.parts), p)):
+                if match.is_file():  # ** follows links: through a loop, one file has many paths; keep the shortest
+                    matches.setdefault(os.path.realpath(match), match)
+            found = [VideoSource(p) for p in sorted(matches.values())]
             if not found:
                 failures.append(Failure(text, "no such file or folder" if glob.escape(text) == text else
                                         "the pattern matches no file"))
@@ -108,12 +120,22 @@ def find_videos(inputs: Sequence[str]) -> tuple[list[Path], list[Failure]]:
     return videos, failures
 
 
-def as_failure(error: Exception, source: str | Path) -> Failure:
-    """An error (a VideoError, or an OSError writing outputs) as a Failure whose reason does not repeat the file."""
-    return Failure(str(source), str(error).removeprefix(f"{source}: "))
+def _broken_link(path: Path) -> str:
+    try:
+        path.resolve(strict=True)
+    except (RuntimeError, OSError) as exc:  # RuntimeError: how Python < 3.13 reports a loop
+        if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+    return f"a broken symbolic link (to {os.readlink(path)})"
 
 
-def predict_videos(paths: Iterable[Path], predictor: Predictor, batch_size: int = 8) -> Iterator[Prediction | Failure]:
+def as_failure(error: Exception, source: VideoSource | str | Path) -> Failure:
+    """An error as a Failure whose one-line reason does not repeat the file (and names an unexpected error's type)."""
+    return Failure(str(source), failure_reason(error, str(source)))
+
+
+def predict_videos(paths: Iterable[VideoSource | Path], predictor: Predictor, batch_size: int = 8,
+                   ) -> Iterator[Prediction | Failure]:
     """One clip per video through the model, ``batch_size`` videos at a time; results in input order."""
     spec = predictor.spec
     pending: list[Failure | tuple[str, Clip]] = []
@@ -128,9 +150,10 @@ def predict_videos(paths: Iterable[Path], predictor: Predictor, batch_size: int 
 
     for path in paths:
         try:
-            pending.append((str(path), read_clip(path, spec.frames, predictor.resize, spec.crop, predictor.face_geometry)))
+            clip = read_clip(path, spec.frames, predictor.resize, spec.crop, predictor.face_geometry)
+            pending.append((str(path), clip))
             waiting += 1
-        except VideoError as exc:
+        except Exception as exc:  # whatever one video raises is its failure; the others still run
             pending.append(as_failure(exc, path))
         if waiting == batch_size:
             yield from flush()
@@ -186,7 +209,7 @@ class Timeline:
 
 
 def predict_timeline(
-    source: str | Path,
+    source: VideoSource | str | Path,
     predictor: Predictor,
     window: float | None = None,
     stride: float | None = None,

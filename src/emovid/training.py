@@ -202,11 +202,12 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
     cache = ClipCache.open(config.cache)
     frames = resolve_frames(config, cache)
     ckpt_path = _resume_checkpoint(resume)
-    run_dir = ckpt_path.parent.parent if ckpt_path else new_run_dir(config, frames)
     model = build_model(config, frames, pretrained=config.pretrained and ckpt_path is None)
     train_loader, val_loader = make_loaders(config, cache, frames)
     weights = class_weights_for(train_loader.dataset.labels, len(EMOTIONS)) if config.balance == "weights" else None
     module = EmotionClassifier(model, build_spec(model, cache, frames), config, weights)
+    # Only now, with everything built that a wrong setting could break, is the run folder made.
+    run_dir = ckpt_path.parent.parent if ckpt_path else new_run_dir(config, frames)
     if not ckpt_path and int(os.environ.get("LOCAL_RANK", "0")) == 0:
         save_config(config, run_dir / "config.yaml")
 

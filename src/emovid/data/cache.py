@@ -35,10 +35,10 @@ from emovid.data.atomic import (
     write_jsonl_atomic,
 )
 from emovid.data.ravdess import IndexEntry, Reject, scan
-from emovid.data.video import CROP_MODES, Resize, VideoError, read_clip
+from emovid.data.video import CROP_MODES, Resize, failure_reason, read_clip
 
 # Bump when preprocessing changes the stored tensors, so older caches are refused, not reused.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: frames sampled by presentation time (differs from 1 on variable-rate video)
 STORAGE_FORMATS = ("npy", "jpeg")
 
 
@@ -117,12 +117,12 @@ def _prepare_one(job: tuple[IndexEntry, PrepareSettings, Path]) -> tuple[str, di
     entry, settings, clips_dir = job
     try:
         clip = read_clip(entry.source, settings.frames, settings.resize, settings.crop)
-    except VideoError as exc:
-        return entry.source.display, None, str(exc).removeprefix(f"{entry.source.display}: ")
-    meta = {"key": entry.key, **entry.meta.as_dict(), **clip.meta}
-    save_clip(_clip_path(clips_dir, entry.key, settings.storage), clip.frames, settings.storage,
-              settings.jpeg_quality)
-    write_json_atomic(clips_dir / f"{entry.key}.json", meta)  # last: marks the clip complete
+        meta = {"key": entry.key, **entry.meta.as_dict(), **clip.meta}
+        save_clip(_clip_path(clips_dir, entry.key, settings.storage), clip.frames, settings.storage,
+                  settings.jpeg_quality)
+        write_json_atomic(clips_dir / f"{entry.key}.json", meta)  # last: marks the clip complete
+    except Exception as exc:  # whatever one file raises is its reject, not the end of the run
+        return entry.source.display, None, failure_reason(exc, entry.source.display)
     return entry.source.display, meta, None
 
 

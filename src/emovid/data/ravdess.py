@@ -21,7 +21,7 @@ VOCAL_CHANNELS = {1: "speech", 2: "song"}
 INTENSITIES = {1: "normal", 2: "strong"}
 STATEMENTS = {1: "Kids are talking by the door", 2: "Dogs are sitting by the door"}
 NUM_ACTORS = 24
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".flv")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".flv", ".gif")
 
 # The reference study's actor-independent split.
 STUDY_SPLIT: dict[str, tuple[int, ...]] = {
@@ -142,6 +142,9 @@ class VideoSource:
         """How errors and reports name this video."""
         return f"{self.path}:{self.member}" if self.member else str(self.path)
 
+    def __str__(self) -> str:
+        return self.display
+
     @property
     def name(self) -> str:
         return Path(self.member).name if self.member else self.path.name
@@ -190,7 +193,11 @@ def _is_video(name: str) -> bool:
     return name.lower().endswith(VIDEO_SUFFIXES)
 
 
-def _iter_sources(root: Path, rejects: list[Reject]) -> Iterable[VideoSource]:
+def iter_sources(root: Path, rejects: list[Reject]) -> Iterable[VideoSource]:
+    """The videos of a folder (searched recursively, zips included), a zip's members, or one file as it is.
+
+    Archives that cannot be opened go into ``rejects``.
+    """
     archives = [root] if root.is_file() and root.suffix.lower() == ".zip" else []
     if root.is_file() and not archives:
         yield VideoSource(root)
@@ -232,7 +239,7 @@ def scan(
         raise FileNotFoundError(f"{root}: no such file or folder")
     index = RavdessIndex()
     seen: dict[str, VideoSource] = {}
-    for source in _iter_sources(root, index.rejects):
+    for source in iter_sources(root, index.rejects):
         try:
             meta = RavdessName.parse(source.name)
         except RavdessNameError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,31 @@ def uniform_indices(num_frames: int, count: int) -> np.ndarray:
     return np.floor((np.arange(count) + 0.5) * num_frames / count).astype(np.int64)
 
 
+def sample_by_time(timestamps: Sequence[float] | np.ndarray, count: int) -> np.ndarray:
+    """Indices of ``count`` frames spread uniformly in time: the frame on screen at the centre of each of
+    ``count`` equal spans of the video.
+
+    Args:
+        timestamps: every frame's presentation time in seconds, increasing; the last frame lasts the mean
+            frame duration.
+        count: frames wanted; a frame on screen for longer than a span can come back more than once.
+
+    On constant-frame-rate video this is :func:`uniform_indices`; on variable-frame-rate video it does not
+    crowd the clip into the stretches with many short frames.
+    """
+    times = np.asarray(timestamps, dtype=np.float64)
+    if len(times) < 1 or count < 1:
+        raise ValueError(f"need at least one timestamp and count >= 1, got {len(times)} and {count}")
+    step = (times[-1] - times[0]) / max(1, len(times) - 1)
+    grid = times[0] + step * np.arange(len(times))
+    # Constant rate up to timestamps rounded to the time base (whole milliseconds in FLV): counting frames is
+    # exact there, where comparing rounded times would move frames at span boundaries back by one.
+    if np.abs(times - grid).max() <= step / 4:
+        return uniform_indices(len(times), count)
+    targets = times[0] + (np.arange(count) + 0.5) * (times[-1] + step - times[0]) / count
+    return (np.searchsorted(times, targets, side="right") - 1).astype(np.int64)
+
+
 def _rotation_of(frame: av.VideoFrame) -> int:
     # PyAV reports the display matrix angle counter-clockwise; normalise to 0, 90, 180, 270.
     return int(round(frame.rotation / 90.0)) % 4 * 90
@@ -97,7 +123,7 @@ class VideoReader:
         except VideoError:
             self.close()
             raise
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # bad CRC, bad deflate data, cut short
             self.close()
             raise VideoError(f"{self.name}: broken zip member ({_reason(exc)})") from None
         except (av.FFmpegError, OSError, ValueError, KeyError) as exc:
@@ -128,6 +154,11 @@ class VideoReader:
                 raise VideoError(f"{self.name}: unreadable video data ({_reason(exc)})") from None
         return sorted(set(pts))
 
+    @property
+    def timestamps(self) -> np.ndarray:
+        """Every frame's presentation time in seconds (F,), in presentation order."""
+        return np.array(self._pts, dtype=np.float64) * float(self._stream.time_base or 0)
+
     def _read_info(self) -> VideoInfo:
         stream = self._stream
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -155,9 +186,10 @@ class VideoReader:
 
     def _decode(self, wanted: set[int] | None = None) -> Iterator[av.VideoFrame]:
         """Decode from the start. With ``wanted`` pts, skip decoding of unwanted non-reference frames."""
-        self._container.seek(0, stream=self._stream)
-        context = self._stream.codec_context
+        context = None
         try:
+            self._rewind()
+            context = self._stream.codec_context
             for packet in self._container.demux(self._stream):
                 if wanted is not None:
                     # Non-reference frames nobody asked for need not be decoded at all; reference frames
@@ -167,7 +199,24 @@ class VideoReader:
         except av.FFmpegError as exc:
             raise VideoError(f"{self.name}: corrupt or truncated video data ({_reason(exc)})") from None
         finally:
-            context.skip_frame = "DEFAULT"
+            if context is not None:
+                context.skip_frame = "DEFAULT"
+
+    def _rewind(self) -> None:
+        """Go back to the first packet: seek when the container can, else reopen it from byte 0.
+
+        FLV without a keyframe index (CREMA-D's) cannot seek to a time before its first video keyframe,
+        and a container's seek may simply be unsupported; reading from the first byte again always works.
+        """
+        try:
+            self._container.seek(0, stream=self._stream)
+            return
+        except av.FFmpegError:
+            pass
+        self._container.close()
+        self._stream_io.seek(0)  # type: ignore[union-attr]  # never None while the container is open
+        self._container = av.open(self._stream_io, mode="r")
+        self._stream = self._container.streams.video[0]
 
     def frames_at(self, indices: Sequence[int], geometry: FrameGeometry | None = None) -> np.ndarray:
         """Frames at presentation indices as uint8 RGB (T, H, W, C), in the order of ``indices``.
@@ -247,6 +296,15 @@ class VideoReader:
 def _reason(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return " ".join(str(text).split()) or type(exc).__name__
+
+
+def failure_reason(error: BaseException, name: str) -> str:
+    """One line on why a file failed: a VideoError's message without the file's name; anything else, with its
+    type, since an unexpected error's message alone rarely says what went wrong."""
+    if isinstance(error, VideoError):
+        return str(error).removeprefix(f"{name}: ")
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 @contextlib.contextmanager
@@ -355,21 +413,21 @@ def read_clip(
     crop: str = "center",
     face_geometry: FaceGeometry | None = None,
 ) -> Clip:
-    """Decode ``num_frames`` frames spread uniformly over a video, resized; raises :class:`VideoError`.
+    """Decode ``num_frames`` frames spread uniformly over a video's time, resized; raises :class:`VideoError`.
 
-    A video with fewer frames than asked repeats frames, and its metadata says ``repeated_frames``. ``crop``
-    is ``center`` (as ``resize`` says) or ``face`` (the face framed as ``face_geometry`` says, the centre crop
-    if none is found).
+    A video with fewer frames than asked (or a frame shown for long, on variable-frame-rate video) repeats
+    frames, and its metadata says ``repeated_frames``. ``crop`` is ``center`` (as ``resize`` says) or ``face``
+    (the face framed as ``face_geometry`` says, the centre crop if none is found).
     """
     with open_video(source) as reader:
         info = reader.info
-        indices = uniform_indices(info.num_frames, num_frames)
+        indices = sample_by_time(reader.timestamps, num_frames)
         frames = reader.frames_at(indices, clip_geometry(resize, crop, info.width, info.height))
     frames, crop_meta = finish_clip(frames, resize, crop, face_geometry)
     meta = {
         "source": reader.name,
         "indices": indices.tolist(),
-        "repeated_frames": info.num_frames < num_frames,
+        "repeated_frames": len(set(indices.tolist())) < num_frames,
         **info.as_dict(),
         **crop_meta,
     }
