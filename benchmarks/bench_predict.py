@@ -1,18 +1,13 @@
-"""Inference cost and face detection: predict latency per model, timeline real-time factor, Haar versus dlib.
+"""Inference cost: predict latency per model, timeline real-time factor (face detectors: bench_detectors.py).
 
-1. Face detectors, on frames scaled to 320 px wide: OpenCV's Haar cascades (bundled with opencv-python-headless)
-   and dlib's HOG detector (``pip install dlib-bin``; skipped without it). Speed per frame, and hit rates on
-   real faces: every other frame of the four original RAVDESS clips in the pyfame 1.0.10 wheel, skimage's
-   astronaut pasted into scenes at several sizes, places and tilts (centre error against a hand-labelled box),
-   LFW faces from skimage; false positives on LFW non-faces and face-free skimage images.
-2. ``emovid predict`` on one 3.7 s 1280x720 H.264 clip (a RAVDESS original re-encoded to 3.7 s at 8 Mbit/s
+1. ``emovid predict`` on one 3.7 s 1280x720 H.264 clip (a RAVDESS original re-encoded to 3.7 s at 8 Mbit/s
    with B-frames; a synthetic face clip without network), per study model with random weights at 224, T=16:
    decode, face detection + crop, model, PyTorch against ONNX Runtime. Best of ``--repeat`` interleaved runs.
-3. ``--timeline`` on a 60 s video (640x360, 30 fps: the RAVDESS clip looped; a lower resolution than the
+2. ``--timeline`` on a 60 s video (640x360, 30 fps: the RAVDESS clip looped; a lower resolution than the
    originals, to keep the video quick to make): seconds per second of video and peak numpy memory, against a
    20 s video to show memory does not grow with length.
 
-    python benchmarks/bench_predict.py [--repeat 3] [--models r3d18 cnn-lstm] [--skip-detectors]
+    python benchmarks/bench_predict.py [--repeat 3] [--models r3d18 cnn-lstm]
 
 Other processes may share the CPU: compare the ratios within one run, not absolute times across runs.
 """
@@ -34,20 +29,17 @@ import av
 import cv2
 import numpy as np
 import torch
-from skimage import data as skdata
 
 from emovid.checkpoint import InferenceSpec
 from emovid.data.ravdess import EMOTIONS
 from emovid.data.synthetic import SynthConfig, generate_dataset, read_meta
 from emovid.data.video import Resize, clip_geometry, finish_clip, open_video, uniform_indices
 from emovid.export import OnnxModel, export_onnx
-from emovid.faces.crop import Detector, HaarFaceDetector, detect_largest
 from emovid.models import create_model, model_options
 from emovid.predict import Predictor, predict_timeline
 
 STUDY_MODELS = ("early-fusion-cnn", "early-fusion-resnet18", "late-fusion-resnet18", "r3d18", "cnn-lstm")
 FRAMES, SIZE = 16, 224
-ASTRONAUT_FACE = (180, 65, 265, 170)  # hand-labelled: brow to chin, cheek to cheek
 WORK = Path(tempfile.gettempdir()) / "emovid_bench_predict"
 
 
@@ -97,117 +89,7 @@ def synthetic_face_frames(width: int, height: int, seconds: float) -> np.ndarray
     return all_frames(out / read_meta(out)[0]["file"])
 
 
-# 1. Face detectors ---------------------------------------------------------------------------------------
-
-
-def dlib_detector(upsample: int) -> Detector | None:
-    """dlib's HOG detector; ``upsample`` doubles the image that many times to find faces under 80 px."""
-    try:
-        import dlib
-    except ImportError:
-        return None
-    hog = dlib.get_frontal_face_detector()
-    return lambda grey: [(float(r.left()), float(r.top()), float(r.right()), float(r.bottom()))
-                         for r in hog(grey, upsample)]
-
-
-class EqualizedHaar(HaarFaceDetector):
-    """The Haar detector on histogram-equalised images, as many tutorials do."""
-
-    def __call__(self, grey: np.ndarray) -> list:
-        return super().__call__(cv2.equalizeHist(grey))
-
-
-def astronaut_scenes() -> list[tuple[np.ndarray, np.ndarray]]:
-    """(frame, true face box) for the astronaut's head at several sizes, places, tilts and exposures."""
-    head = skdata.astronaut()[:300, 80:380]
-    rng = np.random.default_rng(0)
-    scenes = []
-    for width, height in ((640, 360), (1280, 720), (480, 640)):
-        for face_frac in (0.12, 0.2, 0.3):  # face height as a fraction of the frame height
-            for angle in (-12, 0, 12):
-                scale = face_frac * height / (ASTRONAUT_FACE[3] - ASTRONAUT_FACE[1])
-                patch = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-                if patch.shape[1] > width:
-                    continue
-                centre = (patch.shape[1] / 2, patch.shape[0] / 2)
-                patch = cv2.warpAffine(patch, cv2.getRotationMatrix2D(centre, angle, 1.0), patch.shape[1::-1],
-                                       borderMode=cv2.BORDER_REFLECT)
-                frame = cv2.resize(rng.integers(30, 220, (9, 16, 3), dtype=np.uint8), (width, height))
-                left = int(rng.integers(0, width - patch.shape[1] + 1))
-                top = int(rng.integers(0, height - patch.shape[0] + 1))
-                frame[top : top + patch.shape[0], left : left + patch.shape[1]] = patch
-                frame = cv2.convertScaleAbs(frame, alpha=float(rng.uniform(0.7, 1.2)))
-                box = (np.array(ASTRONAUT_FACE, float) - [80, 0, 80, 0]) * scale + [left, top, left, top]
-                scenes.append((frame, box))
-    return scenes
-
-
-def lfw_images(faces: bool) -> list[np.ndarray]:
-    """skimage's LFW subset (25x25 grey; first 100 faces, then 100 non-faces), scaled up into a grey frame."""
-    images = skdata.lfw_subset()[:100] if faces else skdata.lfw_subset()[100:]
-    out = []
-    for image in images:
-        frame = np.full((180, 320), 128, np.uint8)
-        frame[40:140, 110:210] = cv2.resize((image * 255).astype(np.uint8), (100, 100), interpolation=cv2.INTER_CUBIC)
-        out.append(cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB))
-    return out
-
-
-def face_free_images() -> list[np.ndarray]:
-    images = [getattr(skdata, name)() for name in ("coffee", "chelsea", "rocket", "coins", "brick", "grass", "horse")]
-    return [cv2.cvtColor(i.astype(np.uint8) * (255 if i.dtype == bool else 1), cv2.COLOR_GRAY2RGB) if i.ndim == 2
-            else i for i in images]
-
-
-def detector_table(ravdess: list[Path]) -> None:
-    detectors: dict[str, Detector] = {
-        "Haar alt2, step 1.1, 4 neighbours (emovid)": HaarFaceDetector(),
-        "Haar alt2, step 1.2": HaarFaceDetector(scale_factor=1.2),
-        "Haar alt2, equalised histogram": EqualizedHaar(),
-        "Haar default cascade": _haar_default(),
-    }
-    for upsample in (0, 1):
-        hog = dlib_detector(upsample)
-        if hog is None:
-            print("dlib not installed (pip install dlib-bin): Haar only")
-            break
-        detectors[f"dlib HOG, upsample {upsample} (dlib-bin)"] = hog
-    real = np.concatenate([all_frames(p, step=2) for p in ravdess]) if ravdess else np.zeros((0, 2, 2, 3), np.uint8)
-    scenes = astronaut_scenes()
-    lfw_faces, lfw_other, free = lfw_images(True), lfw_images(False), face_free_images()
-    cv2.setNumThreads(1)  # per-frame cost on one core, as in a prepare worker
-    print(f"\n| detector (frames at 320 px wide, 1 thread) | ms/frame (RAVDESS + astronaut) | "
-          f"RAVDESS hit ({len(real)} frames) | astronaut hit ({len(scenes)}) | centre err / face | LFW faces hit | "
-          f"false pos. ({len(lfw_other)} LFW non-faces + {len(free)} images) |")
-    print("|---|---|---|---|---|---|---|")
-    for name, detector in detectors.items():
-        start = time.perf_counter()
-        real_hits = sum(detect_largest(f, detector) is not None for f in real)
-        errors = []
-        for frame, box in scenes:
-            found = detect_largest(frame, detector)
-            if found is not None:
-                errors.append(np.hypot(*(_centre(found) - _centre(box))) / (box[2] - box[0]))
-        ms = (time.perf_counter() - start) / (len(real) + len(scenes)) * 1000
-        face_hits = sum(detect_largest(f, detector) is not None for f in lfw_faces)
-        false = sum(detect_largest(f, detector) is not None for f in [*lfw_other, *free])
-        print(f"| {name} | {ms:.1f} | {real_hits / max(1, len(real)):.1%} | {len(errors) / len(scenes):.0%} | "
-              f"{np.median(errors) if errors else float('nan'):.2f} | {face_hits}% | {false} |")
-    cv2.setNumThreads(-1)
-
-
-def _haar_default() -> HaarFaceDetector:
-    detector = HaarFaceDetector()
-    detector.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    return detector
-
-
-def _centre(box) -> np.ndarray:
-    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-
-
-# 2. Predict latency ---------------------------------------------------------------------------------------
+# 1. Predict latency ---------------------------------------------------------------------------------------
 
 
 def bench_clip(ravdess: list[Path]) -> Path:
@@ -280,7 +162,7 @@ def latency_table(clip: Path, models: list[str], repeat: int) -> None:
               f"{face[0]:.0f} / {face[1]:.0f} |")
 
 
-# 3. Timeline -----------------------------------------------------------------------------------------------
+# 2. Timeline -----------------------------------------------------------------------------------------------
 
 
 def long_video(seconds: int, ravdess: list[Path]) -> Path:
@@ -318,15 +200,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=list(STUDY_MODELS))
     parser.add_argument("--timeline-model", default="late-fusion-resnet18")
-    parser.add_argument("--skip-detectors", action="store_true", help="skip the Haar versus dlib comparison")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     ravdess = ravdess_clips()
     print(f"RAVDESS samples: {len(ravdess) or 'unavailable (offline): synthetic faces instead'}; "
           f"torch threads {torch.get_num_threads()}")
-    if not args.skip_detectors:
-        detector_table(ravdess)
     latency_table(bench_clip(ravdess), args.models, args.repeat)
     timeline_table(ravdess, args.timeline_model)
 

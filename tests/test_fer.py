@@ -26,8 +26,8 @@ from torch import nn
 from conftest import TINY_SPLIT
 from emovid.checkpoint import load_checkpoint
 from emovid.config import TrainConfig, load_config
-from emovid.data.ravdess import EMOTIONS
 from emovid.data.video import Resize, read_clip
+from emovid.faces import FaceGeometry
 from emovid.models import WeightsUnavailableError, create_model, model_normalization
 from emovid.models import fer as fer_module
 from emovid.models.fer import (
@@ -42,7 +42,6 @@ from emovid.models.fer import (
 from emovid.models.hsemotion import load_hsemotion, read_hsemotion_file
 from emovid.training import train
 from emovid.transforms import normalize
-from emovid.faces import FaceGeometry
 from emovid.zero_shot import ZERO_SHOT_CLASSES, pool_over_time, zero_shot_predictor
 
 WHEELS = Path(tempfile.gettempdir()) / "emovid-test-wheels"

@@ -12,6 +12,7 @@ from torch import nn
 
 from emovid.checkpoint import InferenceSpec
 from emovid.cli import main
+from emovid.data.ravdess import VideoSource
 from emovid.predict import Predictor
 from emovid.score import score_videos, write_score_outputs
 from test_predict import checkpoint  # noqa: F401  (a module-scoped fixture: a tiny trained checkpoint)
@@ -31,8 +32,8 @@ class GreyReader(nn.Module):
 
 
 def grey_video(path, grey: int):
-    return make_video(path, num_frames=6, width=48, height=32, bframes=False,
-                      frame_fn=lambda i, w, h: np.full((h, w, 3), grey, np.uint8))
+    return VideoSource(make_video(path, num_frames=6, width=48, height=32, bframes=False,
+                                  frame_fn=lambda i, w, h: np.full((h, w, 3), grey, np.uint8)))
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from torch import nn
 
 from emovid.checkpoint import InferenceSpec, load_checkpoint
 from emovid.data.ravdess import VIDEO_SUFFIXES, Reject, VideoSource, iter_sources
-from emovid.faces import FaceGeometry
 from emovid.data.video import (
     Clip,
     Resize,
@@ -36,6 +35,7 @@ from emovid.data.video import (
     read_clip,
     uniform_indices,
 )
+from emovid.faces import FaceGeometry
 from emovid.transforms import normalize
 
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from emovid.data.atomic import write_bytes_atomic, write_json_atomic
+from emovid.data.ravdess import VideoSource
 from emovid.labels import canonical_emotion, label_from_name
 from emovid.metrics import accuracy_by_group, confusion_matrix, summarize
-from emovid.predict import Failure, Prediction, Predictor, predict_videos
+from emovid.predict import Failure, Predictor, predict_videos
 
 
 @dataclass
@@ -32,22 +33,25 @@ class ScoreReport:
     failures: list[Failure] = field(default_factory=list)
 
 
-def labels_for(videos: Iterable[Path], table: dict[str, dict[str, str]] | None) -> dict[Path, dict[str, str]]:
-    """Each video's label row: from ``table`` by file name, else from its dataset file name; unlabelled left out."""
-    found: dict[Path, dict[str, str]] = {}
+def labels_for(videos: Iterable[VideoSource], table: dict[str, dict[str, str]] | None) -> dict[str, dict[str, str]]:
+    """Label rows by video (as ``str(video)``): from ``table`` by file name, else from dataset file names.
+
+    Videos without a label are left out.
+    """
+    found: dict[str, dict[str, str]] = {}
     for video in videos:
         if table is not None:
             row = table.get(video.name)
         else:
-            label = label_from_name(video)
+            label = label_from_name(video.member or video.path)
             row = {"label": label} if label else None
         if row is not None:
-            found[video] = row
+            found[str(video)] = row
     return found
 
 
 def score_videos(
-    videos: list[Path],
+    videos: Sequence[VideoSource],
     predictor: Predictor,
     table: dict[str, dict[str, str]] | None = None,
     group_column: str | None = None,
@@ -64,19 +68,20 @@ def score_videos(
     """
     names = tuple(canonical_emotion(c) or c for c in predictor.spec.class_names)
     labelled = labels_for(videos, table)
-    report = ScoreReport(metrics={}, rows=[], unlabelled=[str(v) for v in videos if v not in labelled])
+    report = ScoreReport(metrics={}, rows=[], unlabelled=[str(v) for v in videos if str(v) not in labelled])
     runnable = []
-    for video, row in labelled.items():
-        if row["label"] in names:
+    for video in videos:
+        row = labelled.get(str(video))
+        if row is not None and row["label"] in names:
             runnable.append(video)
-        else:
+        elif row is not None:
             report.unscorable.append({"file": str(video), "label": row["label"]})
     truth, predicted, groups = [], [], []
     for result in predict_videos(runnable, predictor, batch_size):
         if isinstance(result, Failure):
             report.failures.append(result)
             continue
-        row = labelled[Path(result.source)]
+        row = labelled[result.source]
         best = int(np.argmax(result.probabilities))
         truth.append(names.index(row["label"]))
         predicted.append(best)
