@@ -5,7 +5,7 @@ Stages, as ``emovid predict`` runs one clip per video (:func:`emovid.data.video.
 - decode: open the video, decode the T sampled frames, scale them to the face-crop working size;
 - detect: the face detectors on the T frames (MTCNN, Haar where MTCNN finds nothing);
 - crop: the per-frame face track and the aligned crops;
-- encoders: every member on every face and its mirror image, then pooling (one column per member too).
+- encoders: every member on its frames (and their mirror images), then pooling (one column per member too).
 
 Videos default to the four RAVDESS originals (1280x720, 3.3-4.1 s) of the ``pyfame`` wheel, fetched once with
 pip into a temporary folder. The weights must be in emovid's weights folder (``emovid weights download``).
@@ -33,7 +33,7 @@ from emovid.data.video import Resize, clip_geometry, open_video, uniform_indices
 from emovid.faces import FaceGeometry, default_detectors
 from emovid.faces.crop import crop_to_face
 from emovid.transforms import normalize
-from emovid.zero_shot import ENSEMBLE, ZeroShotEnsemble, _cut, zero_shot_predictor
+from emovid.zero_shot import ENSEMBLE, ZeroShotEnsemble, zero_shot_predictor
 
 WHEELS = Path(tempfile.gettempdir()) / "emovid-test-wheels"  # shared with tests/test_fer.py
 SAMPLES = ["01/sample_01.mp4", "01/sample_02.mp4", "02/sample_03.mp4", "02/sample_04.mp4"]
@@ -98,10 +98,9 @@ def time_stages(path: Path, model: ZeroShotEnsemble, spec, frames: int) -> dict[
     x = normalize(torch.from_numpy(np.ascontiguousarray(clip.transpose(0, 3, 1, 2))[None]), spec.mean, spec.std)
     members = {}
     with torch.inference_mode():
-        frames_in = torch.cat([x.flatten(0, 1), x.flatten(0, 1).flip(-1)])
-        for member, window in zip(model.members, model.windows, strict=True):
+        for index, member in enumerate(model.members):
             start = time.perf_counter()
-            member(_cut(frames_in, window, member.input_size))
+            model.member_probabilities(index, x)
             members[type(member).__name__] = time.perf_counter() - start
         start = time.perf_counter()
         model(x).softmax(dim=1)

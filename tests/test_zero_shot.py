@@ -38,12 +38,21 @@ def test_members_are_averaged_in_one_class_order():
 def test_each_member_sees_its_own_window_at_its_size():
     inner = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=1.0), input_size=6)
     outer = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=2.0), input_size=10)
-    model = ZeroShotEnsemble([inner, outer], shared_geometry([inner.geometry, outer.geometry]), flip=False)
+    model = ZeroShotEnsemble([inner, outer], shared_geometry([inner.geometry, outer.geometry]), flip=[False, False])
     clip = torch.zeros(1, 2, 3, 20, 20)
     clip[..., 5:15, 5:15] = 1.0  # the inner half is white: the inner member sees only white
     model(clip)
     assert inner.seen[0].shape == (2, 3, 6, 6) and torch.allclose(inner.seen[0], torch.ones(1))
     assert outer.seen[0].shape == (2, 3, 10, 10) and 0.2 < outer.seen[0].mean() < 0.3
+
+
+def test_a_costly_member_looks_at_fewer_frames():
+    cheap = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=1.0))
+    costly = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=1.0))
+    model = ZeroShotEnsemble([cheap, costly], cheap.geometry, every=[1, 2], flip=[True, False])
+    model(torch.rand(3, 8, 3, 16, 16))
+    assert [len(f) for f in cheap.seen] == [24, 24]  # 3 clips x 8 frames, then mirrored
+    assert [len(f) for f in costly.seen] == [12]  # every other frame, not mirrored
 
 
 def test_probabilities_sum_to_one_and_repeat_exactly():

