@@ -198,6 +198,19 @@ def test_token_guards_the_api_but_not_the_page_or_health(grey, happy):
         assert client.get("/v1/models").status_code == 200
 
 
+class Broken(GreyReader):
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("out of luck")
+
+
+def test_a_model_error_is_a_500_in_json_and_leaves_no_file(happy):
+    app = create_app(Predictor(Broken(), SPEC))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = upload(client, happy)
+    assert (answer.status_code, answer.json()) == (500, {"error": "internal error (RuntimeError)"})
+    assert list(app.state.upload_dir.iterdir()) == []
+
+
 # --- the command -------------------------------------------------------------------------------------------
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +25,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_BYTES = 100 * 2**20
 MAX_SECONDS = 120.0
 UPLOAD_TIMEOUT = 120.0
-log = logging.getLogger("emovid.serve")
+BEARER = HTTPBearer(auto_error=False, description="the server's API token, when it was started with one")
 
 _UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": [FIELD], "properties": {FIELD: {"type": "string", "format": "binary"}}}}}}
@@ -76,9 +76,8 @@ def create_app(
                   version="0.1.0", lifespan=lifespan)
     app.state.upload_dir = folder
     app.state.pool = pool
-    bearer = HTTPBearer(auto_error=False, description="the server's API token, when it was started with one")
 
-    def authorise(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    def authorise(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
         given = credentials.credentials if credentials else ""
         if token is not None and not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, {"error": "missing or wrong API token"}, headers={"WWW-Authenticate": "Bearer"})
@@ -87,6 +86,11 @@ def create_app(
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
         return JSONResponse(body, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def crashed(_: Request, exc: Exception) -> JSONResponse:
+        # uvicorn still logs the traceback; the client gets one line of JSON like every other error
+        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, 500)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
