@@ -207,8 +207,9 @@ def test_a_model_error_is_a_500_in_json_and_leaves_no_file(happy):
     app = create_app(Predictor(Broken(), SPEC))
     with TestClient(app, raise_server_exceptions=False) as client:
         answer = upload(client, happy)
+        assert list(app.state.upload_dir.iterdir()) == []
     assert (answer.status_code, answer.json()) == (500, {"error": "internal error (RuntimeError)"})
-    assert list(app.state.upload_dir.iterdir()) == []
+    assert not app.state.upload_dir.exists()  # its own folder goes at shutdown
 
 
 # --- the command -------------------------------------------------------------------------------------------
