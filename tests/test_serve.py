@@ -154,6 +154,8 @@ def test_malformed_requests_get_one_line_json(grey, happy):
         assert cut.status_code == 422  # the part never ends: not a complete file
         bad = client.post("/v1/predict?timeline=maybe", files={"file": ("a.mp4", b"x")})
         assert bad.status_code == 422 and bad.json()["error"].startswith("timeline: ")
+        assert client.get("/v1/nothing").json() == {"error": "Not Found"}
+        assert client.get("/v1/predict").status_code == 405
 
 
 def test_oversized_uploads_get_413_declared_or_not(grey, angry_then_sad):

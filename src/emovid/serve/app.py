@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emovid.data.cache import cpu_workers
 from emovid.predict import Predictor
@@ -82,8 +83,8 @@ def create_app(
         if token is not None and not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, {"error": "missing or wrong API token"}, headers={"WWW-Authenticate": "Bearer"})
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's, and the router's own 404 and 405
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
         return JSONResponse(body, exc.status_code, headers=exc.headers)
 
