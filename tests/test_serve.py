@@ -330,6 +330,7 @@ def test_the_page_shows_the_result_the_chart_and_the_moment(served, angry_then_s
                     else problems.append(f"outside request: {r.url}"))
             page.goto(url)
             page.wait_for_function("document.getElementById('model').textContent.includes('grey-reader')")
+            assert page.is_hidden("#token-form") and page.is_hidden("#result")  # no token needed, nothing yet
             page.set_input_files("#file", str(angry_then_sad))
             page.wait_for_selector("#result:not([hidden])", timeout=20_000)
             assert page.text_content("#top-emotion") in CLASSES and page.inner_text("#status") == ""
