@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emovid", description="Emotion recognition in videos from the face alone.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_synth, _add_index, _add_prepare, _add_train, _add_evaluate, _add_experiment, _add_demo,
-                _add_predict, _add_score, _add_weights, _add_export):
+                _add_predict, _add_score, _add_serve, _add_weights, _add_export):
         add(sub)
     return parser
 
@@ -573,6 +573,41 @@ def _run_score(args: argparse.Namespace) -> int:
         print(f"left out: {len(report.unlabelled)} videos without a label")
     print("wrote " + ", ".join(map(str, written)))
     return 1 if report.failures or missing else 0
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="a web page and a JSON API for predictions (see docs/serve.md)")
+    _add_predictor_options(p)
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--onnx", type=Path, metavar="FILE", help="a model from `emovid export`")
+    p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; another needs a token)")
+    p.add_argument("--port", type=int, default=8000, help="default 8000")
+    p.add_argument("--token", help="API token clients send as 'Authorization: Bearer TOKEN' (default: $EMOVID_TOKEN)")
+    p.add_argument("--max-mb", type=float, default=100, help="largest upload in MiB (default 100)")
+    p.add_argument("--max-seconds", type=float, default=120, help="longest video in seconds (default 120)")
+    p.add_argument("--workers", type=int, default=None, help="videos predicted at a time (default: one per core)")
+    p.add_argument("--queue", type=int, default=None, help="requests waiting beyond those (default: 2x workers)")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        from emovid.serve import TOKEN_ENV, check_host, run
+    except ImportError as exc:
+        raise CliError(f"{exc.name} is not installed: pip install 'emovid[serve]'") from None
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    try:
+        check_host(args.host, token)  # before the model loads: a refusal should be quick
+        predictor = _load_predictor(args)
+        print(f"emovid serve: {predictor.spec.model_args['name']} ({', '.join(predictor.spec.class_names)}) on "
+              f"http://{args.host}:{args.port}/", file=sys.stderr)
+        run(predictor, host=args.host, port=args.port, token=token, max_bytes=round(args.max_mb * 2**20),
+            max_seconds=args.max_seconds, workers=args.workers, queue=args.queue)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return 0
 
 
 def _add_weights(sub: argparse._SubParsersAction) -> None:

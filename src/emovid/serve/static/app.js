@@ -1,0 +1,230 @@
+// The emovid page: upload a video to /v1/predict?timeline=1, then show the result, the timeline and the video.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const COLOURS = {
+  angry: "#d92d20", disgust: "#4e9a06", fearful: "#7a5af8", happy: "#f79009",
+  sad: "#2e90fa", surprised: "#ee46bc", neutral: "#667085", calm: "#15b79e",
+};
+const SPARE = ["#0e9384", "#c11574", "#854a0e", "#444ce7"];
+const PAD = { left: 40, right: 12, top: 10, bottom: 30 }; // the chart's margins for its axis labels, in CSS pixels
+const state = { token: sessionStorage.getItem("emovid-token") || "", limits: null, record: null, url: null };
+
+const colour = (name, i) => COLOURS[name] || SPARE[i % SPARE.length];
+const percent = (p) => `${(100 * p).toFixed(0)}%`;
+
+function headers() {
+  return state.token ? { Authorization: `Bearer ${state.token}` } : {};
+}
+
+function say(text, isError = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", isError);
+}
+
+async function loadModel() {
+  const response = await fetch("v1/models", { headers: headers() });
+  if (response.status === 401) {
+    $("token-form").hidden = false;
+    say("This server needs its API token.", true);
+    return;
+  }
+  const info = await response.json();
+  $("token-form").hidden = true;
+  state.limits = info.limits;
+  $("model").textContent = `Model ${info.model}: ${info.classes.join(", ")}.`;
+  $("limits").textContent = `up to ${(info.limits.max_bytes / 2 ** 20).toFixed(0)} MiB and ` +
+    `${info.limits.max_seconds} s; any format the server can decode`;
+}
+
+// XMLHttpRequest rather than fetch: only it reports upload progress.
+function upload(file) {
+  if (state.limits && file.size > state.limits.max_bytes) {
+    say(`${file.name} is larger than this server's limit.`, true);
+    return;
+  }
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const request = new XMLHttpRequest();
+  request.open("POST", "v1/predict?timeline=1");
+  for (const [key, value] of Object.entries(headers())) request.setRequestHeader(key, value);
+  request.responseType = "json";
+  const bar = $("progress");
+  bar.hidden = false;
+  bar.value = 0;
+  say(`Uploading ${file.name}...`);
+  request.upload.onprogress = (event) => {
+    if (event.lengthComputable) bar.value = event.loaded / event.total;
+  };
+  request.upload.onload = () => {
+    bar.removeAttribute("value"); // indeterminate while the server predicts
+    say(`Finding the emotions in ${file.name}...`);
+  };
+  request.onerror = () => finish("The connection to the server failed.", true);
+  request.onload = () => {
+    const body = request.response || {};
+    if (request.status === 200) {
+      finish("");
+      show(body, file);
+    } else if (request.status === 401) {
+      $("token-form").hidden = false;
+      finish("This server needs its API token.", true);
+    } else if (request.status === 503) {
+      const wait = request.getResponseHeader("Retry-After") || "a few";
+      finish(`The server is busy: try again in ${wait} s.`, true);
+    } else {
+      finish(`${body.file ? body.file + ": " : ""}${body.error || `error ${request.status}`}`, true);
+    }
+  };
+  request.send(form);
+}
+
+function finish(text, isError = false) {
+  $("progress").hidden = true;
+  say(text, isError);
+}
+
+function show(record, file) {
+  state.record = record;
+  $("result").hidden = false;
+  $("top-emotion").textContent = record.emotion;
+  $("top-probability").textContent = percent(record.probability);
+  const names = Object.keys(record.probabilities);
+  $("bars").replaceChildren(...names
+    .map((name, i) => [name, record.probabilities[name], colour(name, i)])
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, p, c]) => {
+      const item = document.createElement("li");
+      item.innerHTML = `<span></span><span class="bar"><span></span></span><span class="value"></span>`;
+      item.children[0].textContent = name;
+      item.children[1].firstChild.style.cssText = `width:${100 * p}%;background:${c}`;
+      item.children[2].textContent = percent(p);
+      return item;
+    }));
+  $("legend").replaceChildren(...names.map((name, i) => {
+    const key = document.createElement("span");
+    key.innerHTML = `<i style="background:${colour(name, i)}"></i>`;
+    key.append(name);
+    return key;
+  }));
+  if (state.url) URL.revokeObjectURL(state.url);
+  state.url = URL.createObjectURL(file);
+  $("video").src = state.url;
+  onTime();
+}
+
+// The window whose centre is nearest to time t (windows overlap by half).
+function windowAt(t) {
+  let best = null;
+  for (const w of state.record.windows) {
+    if (!best || Math.abs((w.start + w.end) / 2 - t) < Math.abs((best.start + best.end) / 2 - t)) best = w;
+  }
+  return best;
+}
+
+function niceStep(span) {
+  const raw = span / 8;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+}
+
+// Probability (y, 0 to 1) of every class at each window's centre, against seconds (x); a cursor at the video's time.
+function drawChart() {
+  const windows = state.record.windows;
+  const canvas = $("chart");
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  const g = canvas.getContext("2d");
+  g.setTransform(ratio, 0, 0, ratio, 0, 0);
+  g.clearRect(0, 0, width, height);
+  const end = Math.max(...windows.map((w) => w.end), 1e-3);
+  const x = (t) => PAD.left + (t / end) * (width - PAD.left - PAD.right);
+  const y = (p) => PAD.top + (1 - p) * (height - PAD.top - PAD.bottom);
+  g.font = "12px system-ui, sans-serif";
+  g.fillStyle = "#667085";
+  g.strokeStyle = "#eaecf0";
+  g.lineWidth = 1;
+  g.textAlign = "right";
+  g.textBaseline = "middle";
+  for (const p of [0, 0.25, 0.5, 0.75, 1]) {
+    g.beginPath();
+    g.moveTo(PAD.left, y(p));
+    g.lineTo(width - PAD.right, y(p));
+    g.stroke();
+    g.fillText(p.toFixed(2), PAD.left - 6, y(p));
+  }
+  g.textAlign = "center";
+  g.textBaseline = "top";
+  const step = niceStep(end);
+  for (let t = 0; t <= end + 1e-9; t += step) {
+    g.fillText(`${+t.toFixed(2)} s`, x(t), height - PAD.bottom + 6);
+  }
+  Object.keys(state.record.probabilities).forEach((name, i) => {
+    g.strokeStyle = colour(name, i);
+    g.lineWidth = 2;
+    g.beginPath();
+    windows.forEach((w, j) => {
+      const px = x((w.start + w.end) / 2);
+      const py = y(w.probabilities[name]);
+      if (j === 0) g.moveTo(px, py); else g.lineTo(px, py);
+    });
+    g.stroke();
+    if (windows.length === 1) g.fillRect(x((windows[0].start + windows[0].end) / 2) - 3, y(windows[0].probabilities[name]) - 3, 6, 6);
+  });
+  const t = $("video").currentTime;
+  g.strokeStyle = "#1d2330";
+  g.lineWidth = 1;
+  g.beginPath();
+  g.moveTo(x(Math.min(t, end)), PAD.top);
+  g.lineTo(x(Math.min(t, end)), height - PAD.bottom);
+  g.stroke();
+  canvas.dataset.windows = String(windows.length);
+  canvas.dataset.seconds = end.toFixed(2);
+}
+
+function onTime() {
+  if (!state.record) return;
+  const w = windowAt($("video").currentTime);
+  $("now").textContent = `${w.emotion} ${percent(w.probability)}`;
+  drawChart();
+}
+
+function setUp() {
+  const drop = $("drop");
+  $("file").addEventListener("change", (event) => {
+    if (event.target.files.length) upload(event.target.files[0]);
+  });
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    if (event.dataTransfer.files.length) upload(event.dataTransfer.files[0]);
+  });
+  $("video").addEventListener("timeupdate", onTime);
+  $("video").addEventListener("seeked", onTime);
+  $("chart").addEventListener("click", (event) => {
+    if (!state.record) return;
+    const box = event.target.getBoundingClientRect();
+    const end = Number(event.target.dataset.seconds);
+    const fraction = (event.clientX - box.left - PAD.left) / (box.width - PAD.left - PAD.right);
+    $("video").currentTime = Math.max(0, Math.min(1, fraction)) * end;
+  });
+  window.addEventListener("resize", () => state.record && drawChart());
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.token = $("token").value.trim();
+    sessionStorage.setItem("emovid-token", state.token);
+    say("");
+    loadModel();
+  });
+  loadModel().catch(() => say("The server does not answer.", true));
+}
+
+setUp();
