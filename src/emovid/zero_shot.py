@@ -8,10 +8,11 @@ the face the way its own training data framed it (:class:`~emovid.faces.geometry
 - ``facex``: facex's MobileNetV2 (grayscale).
 
 ``zero-shot``, the default, averages the three encoders' clip probabilities with weights 0.6, 0.3 and 0.1:
-the weights with the lowest log loss on emovid's development set of real clips, the only thing fitted. The cheap encoders also classify every face mirrored, the costly one looks at
-every other frame; "expressive" pooling over time weights a frame by how little it looks neutral, so the
-neutral onset and offset of an expression do not outvote its apex. The models output the 7 basic emotions of FER2013 in emovid's names; **calm**, which none of them
-knows, is not among their classes.
+the weights with the lowest log loss on emovid's development set of real clips, the only thing fitted. The
+cheap encoders also classify every face mirrored, the costly one looks at every other frame; "expressive"
+pooling over time weights a frame by how little it looks neutral, so the neutral onset and offset of an
+expression do not outvote its apex. The models output the 7 basic emotions of FER2013 in emovid's names;
+**calm**, which none of them knows, is not among their classes.
 
 The clip the pipeline cuts is one aligned face crop, wide enough for every member; each member takes its own
 window out of it (:meth:`FaceGeometry.within`), resizes it and converts colour itself.
