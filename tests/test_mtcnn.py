@@ -120,7 +120,7 @@ def test_a_broken_weights_file_is_one_line_naming_it(tmp_path, monkeypatch):
 def test_weights_are_declared_with_their_package():
     assert [w.member for w in MTCNN_WEIGHTS] == [f"facenet_pytorch/data/{n}.pt" for n in ("pnet", "rnet", "onet")]
     assert {(w.registry, w.package, w.version, w.licence, w.used_by) for w in MTCNN_WEIGHTS} == {
-        ("pypi", "facenet-pytorch", "2.6.0", "MIT", ("mtcnn",))
+        ("pypi", "facenet-pytorch", "2.6.0", "MIT", ("face crops (MTCNN)",))
     }
     assert all(len(w.sha256) == 64 for w in MTCNN_WEIGHTS)
 

@@ -36,7 +36,7 @@ def _facenet_file(net: str, sha256: str) -> PackagedWeights:
         member=f"facenet_pytorch/data/{net}.pt",
         sha256=sha256,
         licence="MIT",
-        used_by=("mtcnn",),
+        used_by=("face crops (MTCNN)",),
     )
 
 

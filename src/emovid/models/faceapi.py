@@ -67,7 +67,7 @@ FACEAPI_EXPRESSION_MANIFEST = PackagedWeights(
     member="package/model/face_expression_model-weights_manifest.json",
     sha256="5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8",
     licence="MIT",
-    used_by=("faceapi-expression",),
+    used_by=("zero-shot", "faceapi-zero-shot"),
 )
 FACEAPI_EXPRESSION_BIN = PackagedWeights(
     name="face_expression_model.bin",
@@ -77,7 +77,7 @@ FACEAPI_EXPRESSION_BIN = PackagedWeights(
     member="package/model/face_expression_model.bin",
     sha256="9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d",
     licence="MIT",
-    used_by=("faceapi-expression",),
+    used_by=("zero-shot", "faceapi-zero-shot"),
 )
 FACEAPI_WEIGHTS: tuple[PackagedWeights, ...] = (FACEAPI_EXPRESSION_MANIFEST, FACEAPI_EXPRESSION_BIN)
 

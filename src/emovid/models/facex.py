@@ -42,7 +42,7 @@ FACEX_WEIGHTS = PackagedWeights(
     member="facex/assets/model_optimized.tflite",
     sha256="181e9dc6b5b19b7a4a3ee661d8de9969249b72c317b2080d79ac12d2b7027da5",
     licence="MIT",
-    used_by=("facex-expression",),
+    used_by=("zero-shot", "facex-zero-shot"),
 )
 # facex's category order (anger, disgust, fear, happy, neutral, sadness, surprised), in emovid's FER names.
 FACEX_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")

