@@ -59,7 +59,8 @@ class Encoder:
     flip: bool = True  # also look at each face mirrored
 
 
-def _encoders() -> dict[str, Encoder]:
+def encoders() -> dict[str, Encoder]:
+    """The zero-shot encoders by name."""
     from emovid.models import faceapi, facex, fer
 
     # The ensemble's weights are the ones (on a 0.1 grid, summing to 1) with the lowest log loss of the averaged
@@ -83,11 +84,6 @@ ZERO_SHOT_MODELS: dict[str, tuple[str, ...]] = {
     "faceapi-zero-shot": ("faceapi",),
     "facex-zero-shot": ("facex",),
 }
-
-
-def encoders() -> dict[str, Encoder]:
-    """The zero-shot encoders by name."""
-    return _encoders()
 
 
 def shared_geometry(geometries: Sequence[FaceGeometry]) -> FaceGeometry:
