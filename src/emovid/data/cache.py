@@ -54,7 +54,7 @@ class PrepareSettings:
     resize: Resize = field(default_factory=Resize)
     storage: str = "npy"
     jpeg_quality: int = 90
-    crop: str = "center"  # or "face": a square around the face, see emovid.faces
+    crop: str = "center"  # or "face": the face, followed frame by frame, see emovid.faces
 
     def __post_init__(self) -> None:
         if self.frames < 1:
