@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from emovid.checkpoint import InferenceSpec
-from emovid.data.ravdess import EMOTIONS
-from emovid.data.synthetic import SynthConfig, generate_dataset, read_meta
 from emovid.data.video import Resize, clip_geometry, finish_clip, open_video, uniform_indices
+from emovid.datasets.ravdess import EMOTIONS
 from emovid.export import OnnxModel, export_onnx
 from emovid.models import create_model, model_options
 from emovid.predict import Predictor, predict_timeline
+from emovid.synthetic.generate import SynthConfig, generate_dataset, read_meta
 
 STUDY_MODELS = ("early-fusion-cnn", "early-fusion-resnet18", "late-fusion-resnet18", "r3d18", "cnn-lstm")
 FRAMES, SIZE = 16, 224

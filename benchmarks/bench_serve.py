@@ -32,7 +32,7 @@ import httpx
 import torch
 from bench_predict import bench_clip, ravdess_clips
 
-from emovid.data.ravdess import VideoSource
+from emovid.datasets.ravdess import VideoSource
 from emovid.predict import Failure, Predictor, predict_videos
 from emovid.zero_shot import ENSEMBLE, zero_shot_predictor
 

@@ -18,9 +18,10 @@ import torch.nn.functional as F
 
 from emovid.config import TrainConfig
 from emovid.data.cache import ClipCache, PrepareSettings, prepare
-from emovid.data.synthetic import SynthConfig, generate_dataset
 from emovid.data.video import Resize
+from emovid.datasets.ravdess import scan
 from emovid.demo import STUDY_MODELS
+from emovid.synthetic import SynthConfig, generate_dataset
 from emovid.training import EmotionClassifier, build_model, build_spec, make_loaders
 
 WARMUP = 2
@@ -98,7 +99,7 @@ def main() -> None:
     generate_dataset(data, SynthConfig(actors=(1, 2, 3, 4), width=160, height=120, seconds=2.0, modalities=(2,)),
                      progress=False)
     if not (cache_dir / "manifest.jsonl").exists():
-        prepare(data, cache_dir, PrepareSettings(10, Resize("intelligent", 112, 128)), progress=False)
+        prepare(scan(data), cache_dir, PrepareSettings(10, Resize("intelligent", 112, 128)), progress=False)
     cache = ClipCache.open(cache_dir)
     base = TrainConfig(cache=str(cache_dir), frames=10, batch_size=8, num_workers=2, train_actors=(1, 2, 3, 4),
                        val_actors=(), test_actors=(), augment=True, progress=False)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from emovid.data.cache import PrepareSettings, prepare
-from emovid.data.synthetic import SynthConfig, generate_dataset
 from emovid.data.video import Resize
+from emovid.datasets.ravdess import scan
+from emovid.synthetic import SynthConfig, generate_dataset
 
 # Train on 6 actors, validate on 21, test on 23: 30 performances each (video-only, first repetition).
 TINY_ACTORS = (1, 2, 3, 4, 5, 6, 21, 23)
-TINY_SPLIT = {"train_actors": (1, 2, 3, 4, 5, 6), "val_actors": (21,), "test_actors": (23,)}
+TINY_SPLIT = {"train_subjects": ("1", "2", "3", "4", "5", "6"), "val_subjects": ("21",), "test_subjects": ("23",)}
 TINY_SYNTH = SynthConfig(actors=TINY_ACTORS, width=64, height=48, seconds=1.2, modalities=(2,), repetitions=(1,))
 TINY_PREPARE = PrepareSettings(frames=4, resize=Resize("intelligent", size=32, short_side=36))
 
@@ -25,7 +26,7 @@ def tiny_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_cache(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_cache")
-    prepare(tiny_data, out, TINY_PREPARE, workers=2, progress=False)
+    prepare(scan(tiny_data), out, TINY_PREPARE, workers=2, progress=False)
     return out
 
 
@@ -51,7 +52,7 @@ def _emotion_frame(emotion: int, actor: int):
 @pytest.fixture(scope="session")
 def easy_cache(tmp_path_factory):
     """A cache whose emotions are easy to see (a square's place and motion): for tests of the training loop."""
-    from emovid.data.ravdess import speech_set_names
+    from emovid.datasets.ravdess import speech_set_names
     from videos import make_video
 
     data = tmp_path_factory.mktemp("easy_ravdess")
@@ -62,5 +63,5 @@ def easy_cache(tmp_path_factory):
             make_video(folder / name.filename(), num_frames=10, width=48, height=48, fps=10, bframes=False,
                        frame_fn=_emotion_frame(name.emotion, name.actor))
     out = tmp_path_factory.mktemp("easy_cache")
-    prepare(data, out, TINY_PREPARE, workers=2, progress=False)
+    prepare(scan(data), out, TINY_PREPARE, workers=2, progress=False)
     return out

@@ -12,8 +12,8 @@ import torch
 from emovid.cli import main
 from emovid.data.cache import CacheError, ClipCache, PrepareSettings, load_clip, prepare, save_clip
 from emovid.data.dataset import ClipDataset
-from emovid.data.ravdess import speech_set_names
 from emovid.data.video import Resize
+from emovid.datasets.ravdess import scan, speech_set_names
 from test_video import bad_inputs
 from videos import make_video, mixed_collection
 
@@ -35,21 +35,21 @@ def tree(tmp_path_factory):
 
 
 def test_prepare_writes_every_clip(tree, tmp_path):
-    report = prepare(tree, tmp_path / "c", SETTINGS, workers=2, progress=False)
+    report = prepare(scan(tree), tmp_path / "c", SETTINGS, workers=2, progress=False)
     assert (report.written, report.reused, report.rejects) == (12, 0, [])
     cache = ClipCache.open(tmp_path / "c")
     assert len(cache.entries) == 12 and cache.settings == SETTINGS
     clip = cache.load(cache.entries[0]["key"])
     assert clip.shape == (4, 3, 48, 48) and clip.dtype == np.uint8
-    again = prepare(tree, tmp_path / "c", SETTINGS, workers=1, progress=False)
+    again = prepare(scan(tree), tmp_path / "c", SETTINGS, workers=1, progress=False)
     assert (again.written, again.reused) == (0, 12)
 
 
 def test_other_settings_are_refused(tree, tmp_path):
-    prepare(tree, tmp_path / "c", SETTINGS, workers=1, progress=False)
+    prepare(scan(tree), tmp_path / "c", SETTINGS, workers=1, progress=False)
     other = PrepareSettings(frames=6, resize=SETTINGS.resize)
     with pytest.raises(CacheError, match="frames"):
-        prepare(tree, tmp_path / "c", other, workers=1, progress=False)
+        prepare(scan(tree), tmp_path / "c", other, workers=1, progress=False)
     cache = ClipCache.open(tmp_path / "c")
     cache.check_compatible(4, 48)
     cache.check_compatible(2)  # a uniform subset of the cached frames
@@ -61,7 +61,7 @@ def test_other_settings_are_refused(tree, tmp_path):
 
 def test_half_written_clips_are_never_read_back(tree, tmp_path):
     out = tmp_path / "c"
-    prepare(tree, out, SETTINGS, workers=1, progress=False)
+    prepare(scan(tree), out, SETTINGS, workers=1, progress=False)
     clips = out / "clips"
     key = sorted(p.stem for p in clips.glob("*.json"))[0]
     original = np.load(clips / f"{key}.npy")
@@ -69,7 +69,7 @@ def test_half_written_clips_are_never_read_back(tree, tmp_path):
     (clips / f"{key}.json").unlink()
     (clips / f"{key}.npy").write_bytes(b"\x93NUMPY half")
     (clips / ".x.npy.999.part").write_bytes(b"partial")
-    report = prepare(tree, out, SETTINGS, workers=1, progress=False)
+    report = prepare(scan(tree), out, SETTINGS, workers=1, progress=False)
     assert (report.written, report.reused) == (1, 11)
     assert not list(clips.glob("*.part"))
     np.testing.assert_array_equal(np.load(clips / f"{key}.npy"), original)
@@ -92,9 +92,9 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     with pytest.raises(CacheError, match="did not finish"):
         ClipCache.open(tmp_path / "killed")
 
-    resumed = prepare(data, tmp_path / "killed", SETTINGS, workers=2, progress=False)
+    resumed = prepare(scan(data), tmp_path / "killed", SETTINGS, workers=2, progress=False)
     assert resumed.reused >= done_at_kill and resumed.written + resumed.reused == 48
-    prepare(data, tmp_path / "whole", SETTINGS, workers=2, progress=False)
+    prepare(scan(data), tmp_path / "whole", SETTINGS, workers=2, progress=False)
     a, b = ClipCache.open(tmp_path / "killed"), ClipCache.open(tmp_path / "whole")
     assert a.entries == b.entries
     for entry in a.entries:
@@ -111,7 +111,7 @@ def test_bad_videos_are_reported_and_the_run_goes_on(tmp_path):
         target = data / "Video_Speech_Actor_01.zip" if source.member else data / "Actor_05" / next(names).filename()
         source.path.rename(target)
     (data / "Actor_05" / "01-01-09-01-01-01-05.mp4").write_bytes(b"")
-    report = prepare(data, tmp_path / "c", SETTINGS, workers=2, progress=False)
+    report = prepare(scan(data), tmp_path / "c", SETTINGS, workers=2, progress=False)
     assert report.written == 2
     reasons = sorted(r.reason.split(" (")[0] for r in report.rejects)
     assert reasons == [
@@ -146,7 +146,7 @@ def test_an_unexpected_error_is_that_files_reject(tree, tmp_path, monkeypatch):
 
     real = cache.read_clip
     monkeypatch.setattr(cache, "read_clip", read_clip)
-    report = prepare(tree, tmp_path / "c", SETTINGS, workers=1, progress=False)
+    report = prepare(scan(tree), tmp_path / "c", SETTINGS, workers=1, progress=False)
     assert report.written == 9 and len(report.rejects) == 3
     assert {r.reason for r in report.rejects} == {"RuntimeError: the decoder's surprise"}
     assert len((tmp_path / "c" / "rejects.jsonl").read_text().splitlines()) == 3
@@ -164,19 +164,19 @@ def test_jpeg_storage_round_trip(tmp_path):
 
 
 def test_dataset_items_and_split(tree, tmp_path):
-    prepare(tree, tmp_path / "c", SETTINGS, workers=1, progress=False)
+    prepare(scan(tree), tmp_path / "c", SETTINGS, workers=1, progress=False)
     seen = []
-    dataset = ClipDataset(tmp_path / "c", actors=(1, 2), transform=lambda x: seen.append(x.shape) or x.flip(0))
+    dataset = ClipDataset(tmp_path / "c", subjects=("1", "2"), transform=lambda x: seen.append(x.shape) or x.flip(0))
     assert len(dataset) == 8 and set(dataset.labels) <= set(range(8))
     frames, label, meta = dataset[0]
     assert frames.dtype == torch.uint8 and frames.shape == (4, 3, 48, 48)
     assert seen == [(4, 3, 48, 48)]
     raw = torch.from_numpy(np.array(dataset.cache.load(meta["key"])))
     torch.testing.assert_close(frames, raw.flip(0))
-    assert label == meta["emotion"] - 1 and meta["actor"] in (1, 2)
+    assert dataset.cache.classes[label] == dataset.entries[0]["emotion"] and meta["subject"] in ("1", "2")
     batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=4)))
     assert batch[0].shape == (4, 4, 3, 48, 48) and len(batch[2]["key"]) == 4
-    assert len(ClipDataset(tmp_path / "c", actors=(23,))) == 4
+    assert len(ClipDataset(tmp_path / "c", subjects=("23",))) == 4
 
 
 def test_prepare_cli(tree, tmp_path, capsys):
@@ -187,3 +187,14 @@ def test_prepare_cli(tree, tmp_path, capsys):
     assert main(["prepare", str(tree), "--out", str(out), "--frames", "8", "--size", "32"]) == 2
     assert "other settings" in capsys.readouterr().err
     assert main(["prepare", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+
+
+def test_a_cache_of_an_older_format_is_refused(tree, tmp_path):
+    prepare(scan(tree), tmp_path / "c", SETTINGS, workers=1, progress=False)
+    opened = ClipCache.open(tmp_path / "c")
+    assert (opened.dataset, opened.classes[:2], opened.splits["test"]) == ("ravdess", ("neutral", "calm"), ("23", "24"))
+    record = json.loads((tmp_path / "c" / "cache.json").read_text())
+    record["settings"]["version"] = 2
+    (tmp_path / "c" / "cache.json").write_text(json.dumps(record))
+    with pytest.raises(CacheError, match="cache format 2 is not this emovid's 3; prepare it again"):
+        ClipCache.open(tmp_path / "c")

@@ -18,8 +18,9 @@ def test_yaml_values_are_typed(tmp_path):
     config = load_config(tmp_path / "c.yaml")
     assert config.lr == 3e-4 and isinstance(config.lr, float)
     assert config.augment is False and config.tta == 2 and config.epochs == 5 and config.early_stopping is None
-    assert config.train_actors == tuple(range(1, 21)) and config.val_actors == (21, 22)
-    assert config.test_actors == (23, 24) and config.model_options == {"hidden_size": 64, "bidirectional": True}
+    # train_actors is the old name of train_subjects, still read
+    assert config.train_subjects == tuple(str(a) for a in range(1, 21)) and config.val_subjects == ("21", "22")
+    assert config.test_subjects == ("23", "24") and config.model_options == {"hidden_size": 64, "bidirectional": True}
 
 
 @pytest.mark.parametrize(
@@ -34,7 +35,7 @@ def test_yaml_values_are_typed(tmp_path):
         ("lr", "fast", "must be a number"),
         ("optimizer", "adam", "must be one of adamw, sgd"),
         ("tta", 3, "must be one of 1, 2"),
-        ("train_actors", "1-x", "must be actor numbers"),
+        ("train_subjects", "1-x", "must be subjects"),
         ("model", "nope", "must be one of"),
         ("model_options", "dropout", "must be KEY=VALUE pairs"),
         ("cache", ["a"], "must be text"),

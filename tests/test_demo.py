@@ -1,5 +1,5 @@
-from emovid.data.synthetic import SynthConfig
 from emovid.demo import DEMO_EPOCHS, run_demo
+from emovid.synthetic import SynthConfig
 
 
 def test_demo_trains_each_model_for_its_epochs_and_writes_the_table(tmp_path):

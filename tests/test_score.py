@@ -12,7 +12,7 @@ from torch import nn
 
 from emovid.checkpoint import InferenceSpec
 from emovid.cli import main
-from emovid.data.ravdess import VideoSource
+from emovid.datasets.ravdess import VideoSource
 from emovid.predict import Predictor
 from emovid.score import score_videos, write_score_outputs
 from test_predict import checkpoint  # noqa: F401  (a module-scoped fixture: a tiny trained checkpoint)

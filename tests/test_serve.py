@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from emovid.checkpoint import InferenceSpec
 from emovid.cli import main
-from emovid.data.ravdess import VideoSource
+from emovid.datasets.ravdess import VideoSource
 from emovid.predict import Predictor, predict_timeline, predict_videos, prediction_record, timeline_records
 from emovid.serve import create_app
 from test_score import CLASSES, GREYS, GreyReader

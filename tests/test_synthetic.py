@@ -18,8 +18,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from emovid.data.ravdess import RavdessName, scan
-from emovid.data.synthetic import (
+from emovid.datasets.ravdess import RavdessName, scan
+from emovid.synthetic.clip import ClipPlan
+from emovid.synthetic.face import Palette, draw_face
+from emovid.synthetic.generate import (
     META_NAME,
     SynthConfig,
     actor_archive,
@@ -29,8 +31,6 @@ from emovid.data.synthetic import (
     performances,
     read_meta,
 )
-from emovid.data.synthetic_clip import ClipPlan
-from emovid.data.synthetic_face import Palette, draw_face
 
 # Two actors (one male, one female), neutral and angry at both intensities, both statements: 6 performances,
 # 12 files per actor. Small frames and one second keep each generation well under a second of work.

@@ -40,11 +40,11 @@ def test_tiny_run_learns_and_writes_everything(trained_run):
     losses = read_losses(trained_run)
     assert len(losses) == 6 and losses[-1] < losses[0]
     metrics = json.loads((trained_run / "test" / "metrics.json").read_text())
-    assert metrics["num_samples"] == 15 and metrics["actors"] == [23]
+    assert metrics["num_samples"] == 15 and metrics["subjects"] == ["23"]
     assert metrics["accuracy"] >= 0.5  # chance is 12.5%; actor 23 was never seen in training
     assert set(metrics["per_class"]) == {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust",
                                          "surprised"}
-    assert list(metrics["per_actor_accuracy"]) == ["23"]
+    assert list(metrics["per_subject_accuracy"]) == ["23"]
     for picture in ("test/confusion_matrix.png", "val/confusion_matrix.png", "training_curves.png"):
         assert (trained_run / picture).read_bytes()[:4] == b"\x89PNG"
     assert (trained_run / "test" / "predictions.csv").read_text().count("\n") == 16
@@ -136,30 +136,33 @@ def test_cache_of_another_shape_is_refused(tiny_cache, tmp_path):
 
 
 def test_a_run_that_cannot_start_leaves_no_folder(tiny_cache, tmp_path):
-    with pytest.raises(ValueError, match="no clips of the training actors"):
-        train(tiny_config(tiny_cache, tmp_path, train_actors=(7, 8)))
+    with pytest.raises(ValueError, match="no clips of the training subjects"):
+        train(tiny_config(tiny_cache, tmp_path, train_subjects=("7", "8")))
     assert not (tmp_path / "runs").exists()
 
 
 def test_config_round_trips_through_yaml(tmp_path):
-    config = TrainConfig(cache="c", model="cnn-lstm", model_options={"hidden_size": 64}, train_actors=(1, 2),
-                         val_actors=(3,), test_actors=(4,), precision="bf16-mixed", early_stopping=3)
+    config = TrainConfig(cache="c", model="cnn-lstm", model_options={"hidden_size": 64},
+                         train_subjects=("1", "2"), val_subjects=("3",), test_subjects=("4",), precision="bf16-mixed",
+                         early_stopping=3)
     save_config(config, tmp_path / "config.yaml")
     assert load_config(tmp_path / "config.yaml") == config
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"epochs": 2, "learning_rate": 0.1}))
     with pytest.raises(ConfigError, match="unknown config keys: learning_rate"):
         load_config(tmp_path / "bad.yaml")
     with pytest.raises(ConfigError, match="overlap"):
-        TrainConfig(train_actors=(1, 2), test_actors=(2,))
+        TrainConfig(train_subjects=(1, 2), test_subjects=("2",))
 
 
-def test_cli_flags_override_yaml(tmp_path):
+def test_cli_flags_override_yaml(tmp_path, tiny_cache):
     from emovid.cli import build_parser, train_config_from_args
 
-    save_config(TrainConfig(cache="c", epochs=5, lr=0.1), tmp_path / "c.yaml")
+    save_config(TrainConfig(cache=str(tiny_cache), epochs=5, lr=0.1), tmp_path / "c.yaml")
     args = build_parser().parse_args(["train", "--config", str(tmp_path / "c.yaml"), "--epochs", "7",
                                       "--model", "cnn-lstm", "--option", "hidden_size=32", "--no-augment",
-                                      "--kfold", "6", "--fold", "0"])
+                                      "--kfold", "3", "--fold", "0"])
     config = train_config_from_args(args)
     assert (config.epochs, config.lr, config.augment, config.model_options) == (7, 0.1, False, {"hidden_size": 32})
-    assert config.test_actors == (1, 2, 3, 4) and config.val_actors == (5, 6, 7, 8)
+    # folds over the cache's subjects 1-6, 21, 23
+    assert config.test_subjects == ("1", "2", "3") and config.val_subjects == ("4", "5")
+    assert config.train_subjects == ("6", "21", "23")

@@ -7,7 +7,6 @@ import av
 import numpy as np
 import pytest
 
-from emovid.data.ravdess import VideoSource
 from emovid.data.video import (
     Resize,
     VideoError,
@@ -18,6 +17,7 @@ from emovid.data.video import (
     sample_by_time,
     uniform_indices,
 )
+from emovid.datasets.ravdess import VideoSource
 from videos import make_cremad_flv, make_video, read_index, zip_with_corrupt_member
 
 

@@ -14,7 +14,7 @@ import cv2
 import matplotlib
 import numpy as np
 
-from emovid.data.ravdess import VideoSource
+from emovid.data.source import VideoSource
 from emovid.data.video import open_video
 from emovid.predict import Timeline
 

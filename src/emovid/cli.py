@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from emovid.data.ravdess import VideoSource
+    from emovid.data.source import VideoSource
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -21,10 +21,19 @@ class CliError(Exception):
 
 
 def _int_list(text: str) -> tuple[int, ...]:
-    from emovid.data.ravdess import parse_actor_list
+    from emovid.datasets.splits import parse_subjects
 
     try:
-        return parse_actor_list(text)
+        return tuple(int(v) for v in parse_subjects(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use numbers and ranges like 1-20,23") from None
+
+
+def _subject_list(text: str) -> tuple[str, ...]:
+    from emovid.datasets.splits import parse_subjects
+
+    try:
+        return parse_subjects(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -38,30 +47,35 @@ def _add_data_filters(p: argparse.ArgumentParser) -> None:
 
 
 def _add_split_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("actor split (default: the study's, train 1-20, val 21-22, test 23-24)")
-    g.add_argument("--train-actors", type=_int_list, help="e.g. 1-20")
-    g.add_argument("--val-actors", type=_int_list, help="e.g. 21,22")
-    g.add_argument("--test-actors", type=_int_list, help="e.g. 23-24")
-    g.add_argument("--kfold", type=int, metavar="K", help="actor-independent K-fold cross-validation")
+    g = p.add_argument_group("subject split (default: the dataset's; RAVDESS: train 1-20, val 21-22, test 23-24)")
+    for split, example in (("train", "1-20"), ("val", "21,22"), ("test", "23-24")):
+        g.add_argument(f"--{split}-subjects", f"--{split}-actors", dest=f"{split}_subjects", type=_subject_list,
+                       help=f"e.g. {example}")
+    g.add_argument("--kfold", type=int, metavar="K", help="subject-independent K-fold cross-validation")
     g.add_argument("--fold", type=int, default=None, help="with --kfold, only this fold (0-based)")
 
 
-def split_from_args(args: argparse.Namespace) -> dict[str, dict[str, tuple[int, ...]]]:
-    """Named actor splits from the split options: ``{"study": {...}}`` or ``{"fold0": {...}, ...}``."""
-    from emovid.data.ravdess import STUDY_SPLIT, kfold_splits
+def split_from_args(args: argparse.Namespace, subjects: Sequence[str], default: dict[str, tuple[str, ...]]
+                    ) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Named subject splits from the split options: ``{"study": default}``, ``{"custom": {...}}`` or
+    ``{"fold0": {...}, ...}`` (folds over ``subjects``)."""
+    from emovid.datasets.splits import kfold_splits
 
-    custom = {k: getattr(args, f"{k}_actors") for k in ("train", "val", "test")}
+    custom = {k: getattr(args, f"{k}_subjects") for k in ("train", "val", "test")}
     if args.kfold:
         if any(custom.values()):
-            raise CliError("use either --kfold or --train/--val/--test-actors, not both")
-        folds = kfold_splits(folds=args.kfold)
+            raise CliError("use either --kfold or --train/--val/--test-subjects, not both")
+        try:
+            folds = kfold_splits(subjects, args.kfold)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
         chosen = range(len(folds)) if args.fold is None else [args.fold]
         if args.fold is not None and not 0 <= args.fold < len(folds):
             raise CliError(f"--fold must be in 0..{len(folds) - 1}")
         return {f"fold{i}": folds[i] for i in chosen}
     if any(custom.values()):
         return {"custom": {k: v or () for k, v in custom.items()}}
-    return {"study": dict(STUDY_SPLIT)}
+    return {"study": dict(default)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,28 +96,37 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_index(args: argparse.Namespace) -> int:
-    from emovid.data.ravdess import EMOTIONS, count_table, scan
+    from emovid.datasets.splits import count_table, split_by_subjects
 
-    if not args.data.exists():
-        raise CliError(f"{args.data}: no such file or folder")
-    index = scan(args.data, args.modalities, args.vocal_channels)
-    tables = {name: count_table(index.split(split)) for name, split in split_from_args(args).items()}
+    index = _index(args)
+    tables = {name: count_table(split_by_subjects(index.entries, split), index.classes)
+              for name, split in split_from_args(args, index.subjects, index.splits).items()}
     rejects = [{"file": r.file, "reason": r.reason} for r in index.rejects]
     if args.json:
-        print(json.dumps({"videos": len(index.entries), "splits": tables, "rejects": rejects}, indent=2))
+        print(json.dumps({"dataset": index.dataset, "videos": len(index.entries), "classes": list(index.classes),
+                          "splits": tables, "rejects": rejects}, indent=2))
         return 0
-    print(f"{len(index.entries)} videos in {args.data}")
-    header = ["split", *EMOTIONS, "total"]
+    print(f"{len(index.entries)} {index.dataset} videos in {args.data}")
+    header = ["split", *index.classes, "total"]
     widths = [max(7, len(h)) for h in header]
     for name, table in tables.items():
         print(f"\n{name}")
         print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
         for split_name, counts in table.items():
-            row = [split_name, *(str(counts[e]) for e in EMOTIONS), str(counts["total"])]
+            row = [split_name, *(str(counts[c]) for c in index.classes), str(counts["total"])]
             print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
     for r in rejects:
         print(f"skipped {r['file']}: {r['reason']}", file=sys.stderr)
     return 0
+
+
+def _index(args: argparse.Namespace):
+    """The DatasetIndex the data options ask for; CliError for a missing folder."""
+    from emovid.datasets import index_dataset
+
+    if not args.data.exists():
+        raise CliError(f"{args.data}: no such file or folder")
+    return index_dataset(args.data, "ravdess", modalities=args.modalities, vocal_channels=args.vocal_channels)
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
@@ -128,14 +151,11 @@ def _run_prepare(args: argparse.Namespace) -> int:
     from emovid.data.cache import CacheError, PrepareSettings, cpu_workers, prepare
     from emovid.data.video import Resize
 
-    if not args.data.exists():
-        raise CliError(f"{args.data}: no such file or folder")
     short_side = args.short_side or round(args.size * 256 / 224)
     try:
         settings = PrepareSettings(args.frames, Resize(args.resize, args.size, short_side), args.storage,
                                    crop=args.crop)
-        report = prepare(args.data, args.out, settings, modalities=args.modalities,
-                         vocal_channels=args.vocal_channels, workers=args.workers or cpu_workers())
+        report = prepare(_index(args), args.out, settings, workers=args.workers or cpu_workers())
     except (CacheError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(f"{report.written} clips written, {report.reused} already in the cache, "
@@ -164,7 +184,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 def _run_synth(args: argparse.Namespace) -> int:
     from emovid.data.cache import cpu_workers
-    from emovid.data.synthetic import SynthConfig, generate_dataset, parse_actors
+    from emovid.synthetic import SynthConfig, generate_dataset, parse_actors
 
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -218,15 +238,20 @@ def train_config_from_args(args: argparse.Namespace):
         except ValueError as exc:
             raise ConfigError(f"--option {exc}") from None
         changes["model_options"] = {**config.model_options, **options}
-    if args.kfold or args.train_actors or args.val_actors or args.test_actors:
+    if args.kfold or args.train_subjects or args.val_subjects or args.test_subjects:
+        subjects: list[str] = []
+        if args.kfold:
+            from emovid.data.cache import ClipCache
+
+            subjects = [e["subject"] for e in ClipCache.open(changes.get("cache") or config.cache).entries]
         try:
-            splits = split_from_args(args)
+            splits = split_from_args(args, subjects, {})
         except CliError as exc:
             raise ConfigError(str(exc)) from None
         if len(splits) != 1:
             raise ConfigError("train runs one fold at a time: add --fold I (or use emovid experiment)")
-        actors = next(iter(splits.values()))
-        changes.update({f"{k}_actors": tuple(v) for k, v in actors.items() if v})
+        chosen = next(iter(splits.values()))
+        changes.update({f"{k}_subjects": tuple(v) for k, v in chosen.items() if v})
     return config.replace(**changes)
 
 

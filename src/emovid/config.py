@@ -18,7 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from emovid.data.ravdess import STUDY_SPLIT, parse_actor_list
+from emovid.datasets.splits import normalise_subject, parse_subjects
 
 
 class ConfigError(ValueError):
@@ -62,9 +62,10 @@ class TrainConfig:
     grad_clip: float | None = setting(1.0, "gradient norm clipping (none: off)", above=0)
     early_stopping: int | None = setting(None, "patience in epochs on validation accuracy (none: off)", low=1,
                                          metavar="PATIENCE")
-    train_actors: tuple[int, ...] = setting(STUDY_SPLIT["train"], "training actors, e.g. 1-20", flag=False)
-    val_actors: tuple[int, ...] = setting(STUDY_SPLIT["val"], "validation actors, e.g. 21,22", flag=False)
-    test_actors: tuple[int, ...] = setting(STUDY_SPLIT["test"], "test actors, e.g. 23-24", flag=False)
+    train_subjects: tuple[str, ...] | None = setting(None, "training subjects, e.g. 1-20 (default: the dataset's "
+                                                           "split, for RAVDESS the study's)", flag=False)
+    val_subjects: tuple[str, ...] | None = setting(None, "validation subjects, e.g. 21,22", flag=False)
+    test_subjects: tuple[str, ...] | None = setting(None, "test subjects, e.g. 23-24", flag=False)
     seed: int = setting(0, "random seed")
     accelerator: str = setting("auto", "auto, cpu, gpu")
     devices: str = setting("auto", "auto, N, or a list like 0,1")
@@ -83,9 +84,16 @@ class TrainConfig:
         hints = get_type_hints(type(self))
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, coerce(f, hints[f.name], getattr(self, f.name)))
-        if set(self.train_actors) & (set(self.val_actors) | set(self.test_actors)):
-            raise ConfigError("train_actors overlap val_actors or test_actors: an actor must be in one split")
+        train, val, test = (set(s or ()) for s in (self.train_subjects, self.val_subjects, self.test_subjects))
+        if train & (val | test):
+            raise ConfigError("train_subjects overlap val_subjects or test_subjects: a subject must be in one split")
         _check_model(self.model, self.model_options)
+
+    def split(self, default: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """Train, val and test subjects: this config's where it sets them, else ``default`` (the dataset's)."""
+        return {name: chosen if chosen is not None else tuple(default.get(name, ()))
+                for name, chosen in (("train", self.train_subjects), ("val", self.val_subjects),
+                                     ("test", self.test_subjects))}
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -93,6 +101,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        # Configs written before datasets other than RAVDESS named subjects "actors".
+        data = {_RENAMED.get(k, k): v for k, v in data.items()}
         known = [f.name for f in dataclasses.fields(cls)]
         unknown = [key for key in data if key not in known]
         if unknown:
@@ -103,6 +113,9 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+_RENAMED = {f"{split}_actors": f"{split}_subjects" for split in ("train", "val", "test")}
 
 
 def config_fields() -> list[tuple[dataclasses.Field, Any]]:
@@ -185,30 +198,25 @@ def _convert(kind: Any, value: Any) -> Any:
             raise TypeError("must be text")
         return str(value)
     if get_origin(kind) is tuple:
-        return _actors(value)
+        return _subjects(value)
     if get_origin(kind) is dict:
         return _options(value)
     raise TypeError(f"has a type this config cannot read ({kind})")
 
 
-def _actors(value: Any) -> tuple[int, ...]:
-    """Actor numbers from a list, one number, or text like ``1-20`` or ``1-4,9``."""
-    if isinstance(value, bool):
-        raise TypeError("must be actor numbers, like 1-20 or [21, 22]")
-    if isinstance(value, int):
-        items: list[Any] = [value]
-    elif isinstance(value, str):
+def _subjects(value: Any) -> tuple[str, ...]:
+    """Subjects from a list, one number or name, or text like ``1-20``, ``1-4,9`` or ``M003,W011``."""
+    if isinstance(value, bool) or not isinstance(value, (int, str, list, tuple)):
+        raise TypeError("must be subjects, like 1-20 or [21, 22]")
+    if isinstance(value, str):
         try:
-            items = list(parse_actor_list(value))
+            return parse_subjects(value)
         except ValueError:
-            raise ValueError("must be actor numbers, like 1-20 or 21,22") from None
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        raise TypeError("must be actor numbers, like 1-20 or [21, 22]")
-    if not items or not all(isinstance(a, int) and not isinstance(a, bool) and a >= 1 for a in items):
-        raise ValueError("must be actor numbers >= 1, like 1-20 or [21, 22]")
-    return tuple(items)
+            raise ValueError("must be subjects, like 1-20, 21,22 or M003,W011") from None
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not items or any(isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).strip() for v in items):
+        raise ValueError("must be subjects, like 1-20 or [21, 22]")
+    return tuple(normalise_subject(v) for v in items)
 
 
 def _options(value: Any) -> dict[str, Any]:

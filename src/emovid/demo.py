@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emovid.data.synthetic import SynthConfig, generate_dataset
 from emovid.experiment import Experiment, run_experiment
+from emovid.synthetic import SynthConfig, generate_dataset
 
 STUDY_MODELS = ("early-fusion-cnn", "early-fusion-resnet18", "late-fusion-resnet18", "r3d18", "cnn-lstm")
 

@@ -57,16 +57,16 @@ def evaluate_run(run_dir: str | Path, split: str = "test", tta: int = 1, num_wor
     """Evaluate a run's best checkpoint on ``split`` ("val" or "test") and write ``<run>/<split>/``.
 
     Writes ``metrics.json`` (accuracy, balanced accuracy, macro-F1, per-class scores, confusion matrix,
-    per-actor accuracy, top confusions), ``confusion_matrix.png`` and ``predictions.csv``.
+    per-subject accuracy, top confusions), ``confusion_matrix.png`` and ``predictions.csv``.
     """
     run_dir = Path(run_dir)
     config = load_config(run_dir / "config.yaml")
     model, spec = load_checkpoint(best_checkpoint(run_dir))
     cache = ClipCache.open(config.cache)
-    actors = {"val": config.val_actors, "test": config.test_actors, "train": config.train_actors}[split]
-    dataset = ClipDataset(cache, actors, EvalClipTransform(spec.frames))
+    subjects = config.split(cache.splits)[split]
+    dataset = ClipDataset(cache, subjects, EvalClipTransform(spec.frames))
     if len(dataset) == 0:
-        raise ValueError(f"{config.cache} has no clips of the {split} actors {list(actors)}")
+        raise ValueError(f"{config.cache} has no clips of the {split} subjects {list(subjects)}")
     loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=num_workers)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     probs, labels, metas = predict_clips(model, spec, loader, tta=tta, progress=progress)
@@ -74,26 +74,27 @@ def evaluate_run(run_dir: str | Path, split: str = "test", tta: int = 1, num_wor
     matrix = confusion_matrix(labels, preds, len(spec.class_names))
     metrics = {
         "split": split,
-        "actors": list(actors),
+        "subjects": list(subjects),
         "checkpoint": str(best_checkpoint(run_dir).relative_to(run_dir)),
         "tta": tta,
         **summarize(matrix, spec.class_names),
-        "per_actor_accuracy": accuracy_by_group(labels, preds, [m["actor"] for m in metas]),
+        "per_subject_accuracy": accuracy_by_group(labels, preds, [m["subject"] for m in metas]),
     }
     out = run_dir / split
     write_json_atomic(out / "metrics.json", metrics)
     plot_confusion_matrix(matrix, spec.class_names, out / "confusion_matrix.png",
                           title=f"{run_dir.name} - {split} accuracy {metrics['accuracy']:.1%}")
-    write_predictions(out / "predictions.csv", metas, probs, spec.class_names)
+    write_predictions(out / "predictions.csv", metas, labels, probs, spec.class_names)
     return metrics
 
 
-def write_predictions(path: Path, metas: list[dict], probs: np.ndarray, class_names: tuple[str, ...]) -> None:
+def write_predictions(path: Path, metas: list[dict], labels: np.ndarray, probs: np.ndarray,
+                      class_names: tuple[str, ...]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["key", "actor", "true", "predicted", *class_names])
-    for meta, p in zip(metas, probs, strict=True):
-        writer.writerow([meta["key"], meta["actor"], class_names[meta["emotion"] - 1], class_names[int(p.argmax())],
+    writer.writerow(["key", "subject", "true", "predicted", *class_names])
+    for meta, label, p in zip(metas, labels, probs, strict=True):
+        writer.writerow([meta["key"], meta["subject"], class_names[label], class_names[int(p.argmax())],
                          *(f"{v:.5f}" for v in p)])
     write_bytes_atomic(path, buffer.getvalue().encode())
 

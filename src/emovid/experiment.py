@@ -2,11 +2,12 @@
 
 A grid file (YAML)::
 
-    data: /path/to/RAVDESS          # a RAVDESS collection; a cache is prepared per frame count and resize
+    data: /path/to/RAVDESS          # a collection; a cache is prepared per frame count and resize
+    dataset: ravdess                # the adapter that reads it (default ravdess; see emovid.datasets)
     out: experiments/study
     size: 224                       # crop size of the caches (short side: size * 256 / 224)
     crop: center                    # or face: a square around the detected face
-    splits: study                   # or {kfold: 6}
+    splits: study                   # the dataset's own split (RAVDESS: the study's), or {kfold: 6}
     base: {epochs: 30, batch_size: 16, lr: 0.0003}   # TrainConfig values shared by every run
     per_model:                      # optional: TrainConfig values for one model, over base
       r3d18: {lr: 0.0001}
@@ -38,9 +39,10 @@ from typing import Any
 
 from emovid.config import ConfigError, TrainConfig, coerce, config_fields, load_config, read_yaml_mapping
 from emovid.data.atomic import write_bytes_atomic
-from emovid.data.cache import PrepareSettings, prepare
-from emovid.data.ravdess import STUDY_SPLIT, kfold_splits
+from emovid.data.cache import ClipCache, PrepareSettings, prepare
 from emovid.data.video import RESIZE_MODES, Resize
+from emovid.datasets import index_dataset
+from emovid.datasets.splits import Split, kfold_splits
 
 GRID_KEYS = ("model", "frames", "augment", "resize", "seed")
 GRID_DEFAULTS: dict[str, list[Any]] = {"frames": [16], "augment": [True], "resize": ["intelligent"], "seed": [0]}
@@ -48,15 +50,14 @@ GRID_DEFAULTS: dict[str, list[Any]] = {"frames": [16], "augment": [True], "resiz
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One cell of the grid, for one split (the study's, or one fold)."""
+    """One cell of the grid, for one split (the dataset's, or one fold)."""
 
     model: str
     frames: int
     augment: bool
     resize: str
     seed: int
-    split: str
-    actors: dict[str, tuple[int, ...]]
+    split: str  # "study" (the dataset's split) or "fold<i>"
 
     @property
     def name(self) -> str:
@@ -74,12 +75,15 @@ class Experiment:
     storage: str = "npy"
     workers: int = 2
     crop: str = "center"  # or "face": every cache crops a square around the face
-    splits: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=lambda: {"study": dict(STUDY_SPLIT)})
+    kfold: int | None = None  # None: the dataset's split; K: subject-independent K-fold cross-validation
     base: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
     per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dataset: str = "ravdess"
 
     def __post_init__(self) -> None:
+        if self.kfold is not None and self.kfold < 3:
+            raise ConfigError(f"splits: kfold must be at least 3, got {self.kfold}")
         unknown = set(self.grid) - set(GRID_KEYS)
         if unknown or not self.grid.get("model"):
             raise ConfigError(f"grid needs 'model' and takes only {', '.join(GRID_KEYS)}")
@@ -113,24 +117,34 @@ class Experiment:
         splits = raw.get("splits", "study")
         try:
             if isinstance(splits, dict) and "kfold" in splits:
-                parsed = {f"fold{i}": fold for i, fold in enumerate(kfold_splits(folds=int(splits["kfold"])))}
+                kfold = int(splits["kfold"])
             elif splits == "study":
-                parsed = {"study": dict(STUDY_SPLIT)}
+                kfold = None
             else:
                 raise ConfigError("splits must be 'study' or {kfold: K}")
             per_model = {str(model): dict(values or {}) for model, values in (raw.get("per_model") or {}).items()}
             return cls(Path(raw["data"]), Path(raw["out"]), int(raw.get("size", 224)), raw.get("storage", "npy"),
-                       int(raw.get("workers", 2)), raw.get("crop", "center"), parsed, dict(raw.get("base") or {}),
-                       dict(grid), per_model)
+                       int(raw.get("workers", 2)), raw.get("crop", "center"), kfold, dict(raw.get("base") or {}),
+                       dict(grid), per_model, str(raw.get("dataset", "ravdess")))
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
         except (TypeError, ValueError, AttributeError) as exc:  # a list where a mapping belongs, text for a number
             raise ConfigError(f"{path}: {' '.join(str(exc).split())}") from None
 
+    @property
+    def split_names(self) -> list[str]:
+        return ["study"] if self.kfold is None else [f"fold{i}" for i in range(self.kfold)]
+
     def runs(self) -> Iterator[RunSpec]:
         for model, frames, augment, resize, seed in itertools.product(*(self.grid[k] for k in GRID_KEYS)):
-            for split, actors in self.splits.items():
-                yield RunSpec(model, frames, augment, resize, seed, split, actors)
+            for split in self.split_names:
+                yield RunSpec(model, frames, augment, resize, seed, split)
+
+    def subjects_for(self, run: RunSpec, cache: ClipCache) -> Split:
+        """The run's train, val and test subjects: the dataset's split, or fold i of the cache's subjects."""
+        if self.kfold is None:
+            return {name: cache.splits.get(name, ()) for name in ("train", "val", "test")}
+        return kfold_splits([e["subject"] for e in cache.entries], self.kfold)[int(run.split.removeprefix("fold"))]
 
     def cache_dir(self, frames: int, resize: str) -> Path:
         return self.out / "caches" / f"{resize}-{self.crop}-t{frames}-{self.size}"
@@ -141,10 +155,12 @@ class Experiment:
         if not (folder / "manifest.jsonl").exists():
             short_side = round(self.size * 256 / 224)
             settings = PrepareSettings(frames, Resize(resize, self.size, short_side), self.storage, crop=self.crop)
-            prepare(self.data, folder, settings, workers=self.workers, progress=progress)
+            prepare(index_dataset(self.data, self.dataset), folder, settings, workers=self.workers, progress=progress)
         return folder
 
     def config_for(self, run: RunSpec, cache: Path) -> TrainConfig:
+        """The run's TrainConfig; its subjects stay unset (None) while ``cache`` is not prepared yet."""
+        subjects = self.subjects_for(run, ClipCache.open(cache)) if (cache / "manifest.jsonl").exists() else {}
         values = {
             **self.base,
             **self.per_model.get(run.model, {}),
@@ -153,9 +169,9 @@ class Experiment:
             "frames": run.frames,
             "augment": run.augment,
             "seed": run.seed,
-            "train_actors": run.actors["train"],
-            "val_actors": run.actors["val"],
-            "test_actors": run.actors["test"],
+            "train_subjects": subjects.get("train"),
+            "val_subjects": subjects.get("val"),
+            "test_subjects": subjects.get("test"),
             "runs_dir": str(self.out / "runs"),
             "name": run.name,
         }
@@ -232,7 +248,8 @@ def changed_settings(experiment: Experiment, run: RunSpec, run_dir: Path) -> str
     now = experiment.config_for(run, experiment.cache_dir(run.frames, run.resize)).to_dict()
     before["cache"], now["cache"] = Path(before.get("cache") or "").name, Path(now["cache"]).name
     return ", ".join(f"{key} {before.get(key)} -> {now[key]}" for key in now
-                     if key not in _NOT_SETTINGS and before.get(key) != now[key])
+                     if key not in _NOT_SETTINGS and before.get(key) != now[key]
+                     and not (key.endswith("_subjects") and now[key] is None))  # a cache not prepared yet
 
 
 def collect_results(experiment: Experiment, runs: list[RunSpec]) -> list[dict]:

@@ -11,7 +11,7 @@ import csv
 import re
 from pathlib import Path
 
-from emovid.data.ravdess import EMOTIONS
+from emovid.datasets.ravdess import EMOTIONS
 
 CONTEMPT = "contempt"
 KNOWN_EMOTIONS: tuple[str, ...] = (*EMOTIONS, CONTEMPT)

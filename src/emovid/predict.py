@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from emovid.checkpoint import InferenceSpec, load_checkpoint
-from emovid.data.ravdess import VIDEO_SUFFIXES, Reject, VideoSource, iter_sources
+from emovid.data.source import VIDEO_SUFFIXES, Reject, VideoSource, iter_sources
 from emovid.data.video import (
     Clip,
     Resize,

@@ -27,7 +27,6 @@ from emovid.checkpoint import InferenceSpec
 from emovid.config import TrainConfig, save_config
 from emovid.data.cache import ClipCache
 from emovid.data.dataset import ClipDataset
-from emovid.data.ravdess import EMOTIONS
 from emovid.models import create_model, model_options
 from emovid.transforms import EvalClipTransform, TrainClipTransform, normalize
 
@@ -107,11 +106,11 @@ def resolve_frames(config: TrainConfig, cache: ClipCache) -> int:
     return frames
 
 
-def build_model(config: TrainConfig, frames: int, pretrained: bool) -> nn.Module:
+def build_model(config: TrainConfig, frames: int, pretrained: bool, num_classes: int) -> nn.Module:
     options = dict(config.model_options)
     if "num_frames" in model_options(config.model):
         options.setdefault("num_frames", frames)
-    return create_model(config.model, num_classes=len(EMOTIONS), pretrained=pretrained or bool(config.weights),
+    return create_model(config.model, num_classes=num_classes, pretrained=pretrained or bool(config.weights),
                         weights_path=config.weights if pretrained or config.weights else None, **options)
 
 
@@ -120,7 +119,7 @@ def build_spec(model: nn.Module, cache: ClipCache, frames: int) -> InferenceSpec
     durations = [e["duration"] for e in cache.entries if e.get("duration")]
     return InferenceSpec(
         model_args=dict(model.emovid_args),
-        class_names=EMOTIONS,
+        class_names=cache.classes,
         frames=frames,
         resize={"mode": settings.resize.mode, "size": settings.resize.size, "short_side": settings.resize.short_side},
         crop=settings.crop,
@@ -139,10 +138,11 @@ def class_weights_for(labels: list[int], num_classes: int) -> list[float]:
 
 def make_loaders(config: TrainConfig, cache: ClipCache, frames: int) -> tuple[DataLoader, DataLoader | None]:
     size = cache.settings.resize.size
-    train_set = ClipDataset(cache, config.train_actors, TrainClipTransform(frames, size, config.augment))
+    split = config.split(cache.splits)
+    train_set = ClipDataset(cache, split["train"], TrainClipTransform(frames, size, config.augment))
     if len(train_set) == 0:
-        raise ValueError(f"{cache.root} has no clips of the training actors {list(config.train_actors)}")
-    val_set = ClipDataset(cache, config.val_actors, EvalClipTransform(frames))
+        raise ValueError(f"{cache.root} has no clips of the training subjects {list(split['train'])}")
+    val_set = ClipDataset(cache, split["val"], EvalClipTransform(frames))
     common = {
         "batch_size": config.batch_size,
         "num_workers": config.num_workers,
@@ -151,7 +151,7 @@ def make_loaders(config: TrainConfig, cache: ClipCache, frames: int) -> tuple[Da
     }
     sampler = None
     if config.balance == "sampler":
-        weights = class_weights_for(train_set.labels, len(EMOTIONS))
+        weights = class_weights_for(train_set.labels, len(cache.classes))
         sampler = WeightedRandomSampler([weights[y] for y in train_set.labels], len(train_set),
                                         generator=torch.Generator().manual_seed(config.seed))
     train_loader = DataLoader(train_set, shuffle=sampler is None, sampler=sampler, drop_last=len(train_set) >
@@ -187,7 +187,7 @@ def default_precision(accelerator: str) -> str:
 
 
 def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
-    """Train a model on a prepared cache, then evaluate it on the validation and test actors.
+    """Train a model on a prepared cache, then evaluate it on the validation and test subjects.
 
     Args:
         config: the run's configuration.
@@ -200,11 +200,15 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     cache = ClipCache.open(config.cache)
+    split = config.split(cache.splits)
+    config = config.replace(train_subjects=split["train"], val_subjects=split["val"], test_subjects=split["test"])
     frames = resolve_frames(config, cache)
     ckpt_path = _resume_checkpoint(resume)
-    model = build_model(config, frames, pretrained=config.pretrained and ckpt_path is None)
+    model = build_model(config, frames, pretrained=config.pretrained and ckpt_path is None,
+                        num_classes=len(cache.classes))
     train_loader, val_loader = make_loaders(config, cache, frames)
-    weights = class_weights_for(train_loader.dataset.labels, len(EMOTIONS)) if config.balance == "weights" else None
+    weights = class_weights_for(train_loader.dataset.labels, len(cache.classes)) if config.balance == "weights" \
+        else None
     module = EmotionClassifier(model, build_spec(model, cache, frames), config, weights)
     # Only now, with everything built that a wrong setting could break, is the run folder made.
     run_dir = ckpt_path.parent.parent if ckpt_path else new_run_dir(config, frames)

@@ -18,7 +18,6 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,11 +33,12 @@ from emovid.data.atomic import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from emovid.data.ravdess import IndexEntry, Reject, scan
+from emovid.data.entry import DatasetIndex, Entry
+from emovid.data.source import Reject
 from emovid.data.video import CROP_MODES, Resize, failure_reason, read_clip
 
 # Bump when preprocessing changes the stored tensors, so older caches are refused, not reused.
-CACHE_FORMAT_VERSION = 2  # 2: frames sampled by presentation time (differs from 1 on variable-rate video)
+CACHE_FORMAT_VERSION = 3  # 2: frames sampled by presentation time; 3: generic entries (subject, class names)
 STORAGE_FORMATS = ("npy", "jpeg")
 
 
@@ -113,11 +113,12 @@ def load_clip(path: Path, num_frames: int) -> np.ndarray:
     return np.ascontiguousarray(strip[..., ::-1].reshape(num_frames, h, strip.shape[1], 3).transpose(0, 3, 1, 2))
 
 
-def _prepare_one(job: tuple[IndexEntry, PrepareSettings, Path]) -> tuple[str, dict | None, str | None]:
-    entry, settings, clips_dir = job
+def _prepare_one(job: tuple[Entry, int, PrepareSettings, Path]) -> tuple[str, dict | None, str | None]:
+    entry, label, settings, clips_dir = job
     try:
         clip = read_clip(entry.source, settings.frames, settings.resize, settings.crop)
-        meta = {"key": entry.key, **entry.meta.as_dict(), **clip.meta}
+        meta = {"key": entry.key, "label": label, "emotion": entry.label, "subject": entry.subject, **entry.meta,
+                **clip.meta}
         save_clip(_clip_path(clips_dir, entry.key, settings.storage), clip.frames, settings.storage,
                   settings.jpeg_quality)
         write_json_atomic(clips_dir / f"{entry.key}.json", meta)  # last: marks the clip complete
@@ -130,7 +131,6 @@ def _check_or_write_settings(out: Path, record: dict) -> None:
     path = out / "cache.json"
     if path.exists():
         existing = json.loads(path.read_text())
-        existing["settings"].setdefault("crop", "center")  # caches made before face cropping are centre-cropped
         if existing != record:
             diff = ", ".join(
                 f"{k}: cache has {existing.get(k)!r}, asked {record.get(k)!r}"
@@ -143,30 +143,30 @@ def _check_or_write_settings(out: Path, record: dict) -> None:
 
 
 def prepare(
-    data: str | Path,
+    index: DatasetIndex,
     out: str | Path,
     settings: PrepareSettings,
     *,
-    modalities: Sequence[int] = (1, 2),
-    vocal_channels: Sequence[int] = (1,),
     workers: int = 2,
     progress: bool = True,
 ) -> PrepareReport:
-    """Preprocess a RAVDESS collection into a clip cache, resuming any earlier interrupted run.
+    """Preprocess the videos of an index (see :mod:`emovid.datasets`) into a clip cache, resuming any earlier
+    interrupted run.
 
-    Unreadable videos and unparseable names go into ``rejects.jsonl``; the run goes on without them.
+    Unreadable videos and the index's rejects go into ``rejects.jsonl``; the run goes on without them.
 
     Raises:
         CacheError: ``out`` holds a cache made with other settings or from other data.
     """
     start = time.perf_counter()
     out = Path(out)
-    index = scan(data, modalities, vocal_channels)
     record = {
         "settings": settings.as_dict(),
-        "source": str(Path(data).resolve()),
-        "modalities": list(modalities),
-        "vocal_channels": list(vocal_channels),
+        "dataset": index.dataset,
+        "source": index.root,
+        "filters": index.filters,
+        "classes": list(index.classes),
+        "splits": {name: list(subjects) for name, subjects in index.splits.items()},
     }
     clips_dir = out / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +181,7 @@ def prepare(
         if meta_path.exists() and _clip_path(clips_dir, entry.key, settings.storage).exists():
             metas[entry.key] = json.loads(meta_path.read_text())
         else:
-            todo.append((entry, settings, clips_dir))
+            todo.append((entry, index.classes.index(entry.label), settings, clips_dir))
     report.reused = len(metas)
 
     with tqdm(total=len(todo), desc="prepare", unit="video", disable=not progress) as bar:
@@ -217,6 +217,9 @@ class ClipCache:
     root: Path
     settings: PrepareSettings
     entries: list[dict]
+    dataset: str
+    classes: tuple[str, ...]
+    splits: dict[str, tuple[str, ...]]  # the dataset's default split: name -> subjects
 
     @classmethod
     def open(cls, root: str | Path) -> ClipCache:
@@ -231,7 +234,9 @@ class ClipCache:
             raise CacheError(
                 f"{root}: cache format {version} is not this emovid's {CACHE_FORMAT_VERSION}; prepare it again"
             )
-        return cls(root, PrepareSettings.from_dict(record["settings"]), read_jsonl(root / "manifest.jsonl"))
+        splits = {name: tuple(subjects) for name, subjects in record["splits"].items()}
+        return cls(root, PrepareSettings.from_dict(record["settings"]), read_jsonl(root / "manifest.jsonl"),
+                   record["dataset"], tuple(record["classes"]), splits)
 
     def clip_path(self, key: str) -> Path:
         return _clip_path(self.root / "clips", key, self.settings.storage)

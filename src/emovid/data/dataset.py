@@ -11,30 +11,30 @@ from torch.utils.data import Dataset
 
 from emovid.data.cache import ClipCache
 
-# Metadata fields every item carries (flat scalars, so the default collate batches them).
-ITEM_META = ("key", "actor", "emotion", "intensity", "statement", "repetition", "modality")
+# Metadata fields every item carries, whatever the dataset (flat scalars, so the default collate batches them).
+ITEM_META = ("key", "subject")
 
 ClipTransform = Callable[[torch.Tensor], torch.Tensor]
 
 
 class ClipDataset(Dataset):
-    """Clips of a cache as ``(frames, label, meta)``: uint8 (T, C, H, W), class index, a flat dict.
+    """Clips of a cache as ``(frames, label, meta)``: uint8 (T, C, H, W), class index, ``{"key", "subject"}``.
 
     Args:
         cache: a :class:`ClipCache` or its folder.
-        actors: keep only these actors (a split); None keeps all.
+        subjects: keep only these subjects (a split); None keeps all.
         transform: applied to the uint8 (T, C, H, W) tensor, e.g. train-time augmentation.
     """
 
     def __init__(
         self,
         cache: ClipCache | str | Path,
-        actors: Sequence[int] | None = None,
+        subjects: Sequence[str] | None = None,
         transform: ClipTransform | None = None,
     ) -> None:
         self.cache = cache if isinstance(cache, ClipCache) else ClipCache.open(cache)
-        wanted = set(actors) if actors is not None else None
-        self.entries = [e for e in self.cache.entries if wanted is None or e["actor"] in wanted]
+        wanted = set(subjects) if subjects is not None else None
+        self.entries = [e for e in self.cache.entries if wanted is None or e["subject"] in wanted]
         self.transform = transform
 
     def __len__(self) -> int:

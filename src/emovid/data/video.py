@@ -21,7 +21,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from emovid.data.ravdess import VideoSource
+from emovid.data.source import VideoSource
 from emovid.faces import DETECT_WIDTH, FaceGeometry, crop_to_face
 
 

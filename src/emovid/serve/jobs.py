@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from emovid.data.ravdess import VideoSource
+from emovid.data.source import VideoSource
 from emovid.data.video import VideoError, open_video
 from emovid.predict import (
     Failure,

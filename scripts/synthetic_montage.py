@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emovid.data.ravdess import EMOTIONS, RavdessName
-from emovid.data.synthetic_clip import ClipFormat, ClipPlan
+from emovid.datasets.ravdess import EMOTIONS, RavdessName
+from emovid.synthetic.clip import ClipFormat, ClipPlan
 
 DEFAULT_FORMAT = ClipFormat(320, 180, 30.0, 105)  # the synthetic set's default: 3.5 s at 30 fps
 _FONT = cv2.FONT_HERSHEY_SIMPLEX

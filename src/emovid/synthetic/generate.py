@@ -27,9 +27,10 @@ import numpy as np
 from tqdm import tqdm
 
 from emovid.data.atomic import remove_stale_temporaries, write_atomic, write_bytes_atomic, write_jsonl_atomic
-from emovid.data.ravdess import EMOTIONS, INTENSITIES, NUM_ACTORS, STATEMENTS, RavdessName, parse_actor_list
-from emovid.data.synthetic_clip import ClipFormat, ClipPlan
-from emovid.data.synthetic_encode import add_audio, encode_video, is_complete
+from emovid.datasets.ravdess import EMOTIONS, INTENSITIES, NUM_ACTORS, STATEMENTS, RavdessName
+from emovid.datasets.splits import parse_subjects
+from emovid.synthetic.clip import ClipFormat, ClipPlan
+from emovid.synthetic.encode import add_audio, encode_video, is_complete
 
 META_NAME = "synth_meta.jsonl"
 SYNTH_VERSION = 1  # bump when the same config would render different pixels
@@ -105,7 +106,7 @@ class SynthReport:
 def parse_actors(text: str) -> tuple[int, ...]:
     """``"24"`` means actors 1-24 (the first N); lists and ranges such as ``"1-4,9"`` mean those actors."""
     text = text.strip()
-    return tuple(range(1, int(text) + 1)) if text.isdigit() else parse_actor_list(text)
+    return tuple(range(1, int(text) + 1)) if text.isdigit() else tuple(int(s) for s in parse_subjects(text))
 
 
 def performances(config: SynthConfig) -> list[tuple[RavdessName, ...]]:

@@ -13,10 +13,10 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from emovid.data.ravdess import RavdessName
-from emovid.data.synthetic_face import Identity, Palette, draw_face, face_box
-from emovid.data.synthetic_motion import PROFILES, ActorStyle, ClipMotion, clip_motion
-from emovid.data.synthetic_speech import speech_audio
+from emovid.datasets.ravdess import RavdessName
+from emovid.synthetic.face import Identity, Palette, draw_face, face_box
+from emovid.synthetic.motion import PROFILES, ActorStyle, ClipMotion, clip_motion
+from emovid.synthetic.speech import speech_audio
 
 
 @dataclass(frozen=True)

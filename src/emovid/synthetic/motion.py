@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emovid.data.ravdess import RavdessName
-from emovid.data.synthetic_face import FaceState, Identity
-from emovid.data.synthetic_speech import Syllable, mouth_envelope, place_syllables, statement_length
+from emovid.datasets.ravdess import RavdessName
+from emovid.synthetic.face import FaceState, Identity
+from emovid.synthetic.speech import Syllable, mouth_envelope, place_syllables, statement_length
 
 ACTIONS: tuple[str, ...] = (
     "smile",  # mouth corners up (+) or down (-)

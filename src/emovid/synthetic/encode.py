@@ -15,7 +15,7 @@ import av
 import cv2
 import numpy as np
 
-from emovid.data.synthetic_speech import AUDIO_RATE
+from emovid.synthetic.speech import AUDIO_RATE
 
 _AAC_FRAME = 1024  # samples per AAC frame
 

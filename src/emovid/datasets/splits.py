@@ -1,0 +1,107 @@
+"""Subject-independent splits: named groups of subjects, k-fold cross-validation, and counts per split."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+from emovid.data.entry import Entry, subject_order
+
+Split = dict[str, tuple[str, ...]]  # split name ("train", "val", "test") -> subjects
+
+_RANGE_END = re.compile(r"^(\D*)(\d+)$")
+
+
+def parse_subjects(text: str) -> tuple[str, ...]:
+    """Subjects from text: ``"1-20"``, ``"21,22"``, ``"1001-1010"``, ``"M003,W011"`` or ``"M003-M007"``.
+
+    Plain numbers lose leading zeros (``01`` is subject ``1``); a range of prefixed names keeps the prefix
+    and the width of its digits.
+    """
+    subjects: list[str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, dash, hi = part.partition("-")
+        if not dash:
+            subjects.append(normalise_subject(lo))
+            continue
+        start, end = _RANGE_END.match(lo.strip()), _RANGE_END.match(hi.strip())
+        if not start or not end or start[1] != end[1] or int(start[2]) > int(end[2]):
+            raise ValueError(f"bad subject range {part!r}: use ranges like 1-20 or M003-M007")
+        prefix, width = start[1], len(start[2]) if start[1] else 0
+        subjects.extend(f"{prefix}{n:0{width}d}" for n in range(int(start[2]), int(end[2]) + 1))
+    if not subjects:
+        raise ValueError(f"no subjects in {text!r}")
+    return tuple(subjects)
+
+
+def normalise_subject(subject: object) -> str:
+    """A subject as the text entries carry: numbers without leading zeros, names stripped."""
+    text = str(subject).strip()
+    return str(int(text)) if text.isdigit() else text
+
+
+def check_disjoint(split: Mapping[str, Sequence[str]]) -> None:
+    """Raises ValueError when a subject is in two splits (that would leak identities)."""
+    owner: dict[str, str] = {}
+    for name, subjects in split.items():
+        for subject in subjects:
+            if subject in owner and owner[subject] != name:
+                raise ValueError(f"subject {subject} is in both {owner[subject]!r} and {name!r}")
+            owner[subject] = name
+
+
+def split_by_subjects(entries: Iterable[Entry], split: Mapping[str, Sequence[str]]) -> dict[str, list[Entry]]:
+    """Group entries by the split their subject belongs to; subjects in no split are left out."""
+    check_disjoint(split)
+    owner = {subject: name for name, subjects in split.items() for subject in subjects}
+    groups: dict[str, list[Entry]] = {name: [] for name in split}
+    for entry in entries:
+        if entry.subject in owner:
+            groups[owner[entry.subject]].append(entry)
+    return groups
+
+
+def kfold_splits(subjects: Sequence[str], folds: int) -> list[Split]:
+    """Subject-independent k-fold cross-validation.
+
+    Subjects are cut, in natural order, into ``folds`` contiguous groups (for RAVDESS's 24 actors and 6
+    folds: 1-4, 5-8, ..., two male and two female actors each). Fold i tests on group i, validates on group
+    i+1 (wrapping) and trains on the rest.
+    """
+    ordered = sorted(set(subjects), key=subject_order)
+    if folds < 3 or folds > len(ordered):
+        raise ValueError(f"need 3 <= folds <= {len(ordered)} subjects, got {folds}")
+    bounds = [round(i * len(ordered) / folds) for i in range(folds + 1)]
+    groups = [tuple(ordered[bounds[i] : bounds[i + 1]]) for i in range(folds)]
+    result = []
+    for i in range(folds):
+        val, test = groups[(i + 1) % folds], groups[i]
+        train = tuple(s for s in ordered if s not in val and s not in test)
+        result.append({"train": train, "val": val, "test": test})
+    return result
+
+
+def proportional_split(subjects: Sequence[str], val: float = 0.1, test: float = 0.1) -> Split:
+    """Train, val and test subjects in natural order: the last ``test`` share tests, the ``val`` share before
+    it validates (each at least one subject when there are three or more)."""
+    ordered = sorted(set(subjects), key=subject_order)
+    n = len(ordered)
+    if n < 3:
+        return {"train": tuple(ordered), "val": (), "test": ()}
+    n_test, n_val = max(1, round(n * test)), max(1, round(n * val))
+    return {
+        "train": tuple(ordered[: n - n_val - n_test]),
+        "val": tuple(ordered[n - n_val - n_test : n - n_test]),
+        "test": tuple(ordered[n - n_test :]),
+    }
+
+
+def count_table(groups: Mapping[str, Sequence[Entry]], classes: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Counts per split and class, with a ``total`` per split."""
+    table: dict[str, dict[str, int]] = {}
+    for name, entries in groups.items():
+        counts = Counter(e.label for e in entries)
+        table[name] = {c: counts.get(c, 0) for c in classes}
+        table[name]["total"] = len(entries)
+    return table
