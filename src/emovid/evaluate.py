@@ -7,19 +7,17 @@ import io
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from emovid.checkpoint import InferenceSpec, load_checkpoint
+from emovid.checkpoint import load_checkpoint
 from emovid.config import load_config
 from emovid.data.atomic import write_bytes_atomic, write_json_atomic
 from emovid.data.cache import ClipCache
 from emovid.data.dataset import ClipDataset
+from emovid.inference import InferenceOptions, precision_of, probabilities_of_batches
 from emovid.metrics import accuracy_by_group, confusion_matrix, summarize
 from emovid.plots import plot_confusion_matrix, plot_training_curves, read_metric_logs
-from emovid.transforms import EvalClipTransform, normalize
+from emovid.transforms import EvalClipTransform
 
 
 def best_checkpoint(run_dir: Path) -> Path:
@@ -30,34 +28,13 @@ def best_checkpoint(run_dir: Path) -> Path:
     raise FileNotFoundError(f"{run_dir}: no checkpoint in {run_dir / 'checkpoints'}")
 
 
-@torch.inference_mode()
-def predict_clips(model: nn.Module, spec: InferenceSpec, loader: DataLoader, tta: int = 1,
-                  progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """Class probabilities (N, classes), labels (N,) and item metadata for every clip of a loader.
+def evaluate_run(run_dir: str | Path, split: str = "test", tta: int | None = None, device: str | None = None,
+                 num_workers: int = 0, progress: bool = True) -> dict:
+    """Evaluate a run's best checkpoint on ``split`` ("val", "test" or "train") and write ``<run>/<split>/``.
 
-    With ``tta=2`` the probabilities average the clip and its horizontal mirror.
-    """
-    device = next(model.parameters()).device
-    probs, labels, metas = [], [], []
-    for clips, batch_labels, batch_meta in tqdm(loader, desc="evaluate", unit="batch", disable=not progress,
-                                                leave=False):
-        x = normalize(clips.to(device), spec.mean, spec.std)
-        p = model(x).softmax(dim=-1)
-        if tta == 2:
-            p = (p + model(x.flip(-1)).softmax(dim=-1)) / 2
-        probs.append(p.float().cpu())
-        labels.append(batch_labels)
-        metas.extend({k: (v[i].item() if torch.is_tensor(v) else v[i]) for k, v in batch_meta.items()}
-                     for i in range(len(batch_labels)))
-    return torch.cat(probs).numpy(), torch.cat(labels).numpy(), metas
-
-
-def evaluate_run(run_dir: str | Path, split: str = "test", tta: int = 1, num_workers: int = 0,
-                 progress: bool = True) -> dict:
-    """Evaluate a run's best checkpoint on ``split`` ("val" or "test") and write ``<run>/<split>/``.
-
-    Writes ``metrics.json`` (accuracy, balanced accuracy, macro-F1, per-class scores, confusion matrix,
-    per-subject accuracy, top confusions), ``confusion_matrix.png`` and ``predictions.csv``.
+    ``tta`` and ``device`` default to the run's config (its ``tta`` and ``accelerator``). Writes
+    ``metrics.json`` (accuracy, balanced accuracy, macro-F1, per-class scores, confusion matrix, per-subject
+    accuracy, top confusions), ``confusion_matrix.png`` and ``predictions.csv``.
     """
     run_dir = Path(run_dir)
     config = load_config(run_dir / "config.yaml")
@@ -67,16 +44,19 @@ def evaluate_run(run_dir: str | Path, split: str = "test", tta: int = 1, num_wor
     dataset = ClipDataset(cache, subjects, EvalClipTransform(spec.frames))
     if len(dataset) == 0:
         raise ValueError(f"{config.cache} has no clips of the {split} subjects {list(subjects)}")
-    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=num_workers)
-    model.to("cuda" if torch.cuda.is_available() else "cpu")
-    probs, labels, metas = predict_clips(model, spec, loader, tta=tta, progress=progress)
+    options = InferenceOptions(tta=tta or config.tta, device=device or _device_of(config.accelerator),
+                               precision=precision_of(config.precision), batch_size=config.batch_size)
+    loader = DataLoader(dataset, batch_size=options.batch_size, num_workers=num_workers,
+                        pin_memory=options.torch_device.type == "cuda")
+    model.to(options.torch_device)
+    probs, labels, metas = probabilities_of_batches(model, loader, spec.mean, spec.std, options, progress)
     preds = probs.argmax(axis=1)
     matrix = confusion_matrix(labels, preds, len(spec.class_names))
     metrics = {
         "split": split,
         "subjects": list(subjects),
         "checkpoint": str(best_checkpoint(run_dir).relative_to(run_dir)),
-        "tta": tta,
+        "tta": options.tta,
         **summarize(matrix, spec.class_names),
         "per_subject_accuracy": accuracy_by_group(labels, preds, [m["subject"] for m in metas]),
     }
@@ -86,6 +66,11 @@ def evaluate_run(run_dir: str | Path, split: str = "test", tta: int = 1, num_wor
                           title=f"{run_dir.name} - {split} accuracy {metrics['accuracy']:.1%}")
     write_predictions(out / "predictions.csv", metas, labels, probs, spec.class_names)
     return metrics
+
+
+def _device_of(accelerator: str) -> str:
+    """The inference device of a training accelerator setting (auto, cpu, gpu, cuda...)."""
+    return "cpu" if accelerator == "cpu" else "auto"
 
 
 def write_predictions(path: Path, metas: list[dict], labels: np.ndarray, probs: np.ndarray,

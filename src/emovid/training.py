@@ -27,6 +27,7 @@ from emovid.checkpoint import InferenceSpec
 from emovid.config import TrainConfig, save_config
 from emovid.data.cache import ClipCache
 from emovid.data.dataset import ClipDataset
+from emovid.inference import clip_probabilities
 from emovid.models import create_model, model_options
 from emovid.transforms import EvalClipTransform, TrainClipTransform, normalize
 
@@ -53,23 +54,27 @@ class EmotionClassifier(L.LightningModule):
         """Logits (B, classes) for uint8 clips (B, T, C, H, W); normalisation happens here, on the device."""
         return self.model(normalize(clips, self.spec.mean, self.spec.std))
 
-    def _step(self, batch: tuple, split: str, accuracy: MulticlassAccuracy) -> torch.Tensor:
-        clips, labels, _ = batch
-        logits = self(clips)
-        loss = F.cross_entropy(logits, labels, weight=self.class_weights,
-                               label_smoothing=self.config.label_smoothing if split == "train" else 0.0)
-        accuracy(logits, labels)
+    def _log(self, split: str, loss: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+             accuracy: MulticlassAccuracy) -> None:
+        accuracy(scores, labels)
         on_step = split == "train"
         self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=split != "train",
                  batch_size=len(labels))
         self.log(f"{split}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
-        return loss
 
     def training_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train", self.train_acc)
+        clips, labels, _ = batch
+        logits = self(clips)
+        loss = F.cross_entropy(logits, labels, weight=self.class_weights, label_smoothing=self.config.label_smoothing)
+        self._log("train", loss, logits, labels, self.train_acc)
+        return loss
 
     def validation_step(self, batch: tuple, batch_idx: int) -> None:
-        self._step(batch, "val", self.val_acc)
+        # The same probabilities (and flip TTA) as evaluate and predict; the loss is their cross-entropy.
+        clips, labels, _ = batch
+        probs = clip_probabilities(self.model, clips, self.spec.mean, self.spec.std, self.config.tta)
+        loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels, weight=self.class_weights)
+        self._log("val", loss, probs, labels, self.val_acc)
 
     def configure_optimizers(self) -> dict[str, Any]:
         config = self.config
@@ -255,7 +260,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
     if trainer.is_global_zero:
         write_training_curves(run_dir)
         for split in ("val", "test"):
-            evaluate_run(run_dir, split, tta=config.tta, num_workers=config.num_workers)
+            evaluate_run(run_dir, split, num_workers=config.num_workers)
     return run_dir
 
 

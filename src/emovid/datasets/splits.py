@@ -82,6 +82,27 @@ def kfold_splits(subjects: Sequence[str], folds: int) -> list[Split]:
     return result
 
 
+def named_splits(subjects: Sequence[str], default: Split, custom: Mapping[str, Sequence[str] | None] | None = None,
+                 kfold: int | None = None, fold: int | None = None) -> dict[str, Split]:
+    """The splits a user asked for, by name: ``{"study": default}``, ``{"custom": {...}}`` (the given train, val
+    and test subjects) or ``{"fold0": {...}, ...}`` (k folds over ``subjects``; only ``fold`` when given).
+
+    Raises:
+        ValueError: both custom subjects and k-fold, or a fold out of range.
+    """
+    custom = {k: tuple(v) for k, v in (custom or {}).items() if v}
+    if kfold:
+        if custom:
+            raise ValueError("use either --kfold or --train/--val/--test-subjects, not both")
+        folds = kfold_splits(subjects, kfold)
+        if fold is not None and not 0 <= fold < len(folds):
+            raise ValueError(f"--fold must be in 0..{len(folds) - 1}")
+        return {f"fold{i}": folds[i] for i in (range(len(folds)) if fold is None else [fold])}
+    if custom:
+        return {"custom": {k: custom.get(k, ()) for k in ("train", "val", "test")}}
+    return {"study": dict(default)}
+
+
 def proportional_split(subjects: Sequence[str], val: float = 0.1, test: float = 0.1) -> Split:
     """Train, val and test subjects in natural order: the last ``test`` share tests, the ``val`` share before
     it validates (each at least one subject when there are three or more)."""

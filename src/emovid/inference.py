@@ -1,0 +1,116 @@
+"""One path from uint8 clips to class probabilities: training's validation, ``evaluate`` and ``predict`` all
+use :func:`clip_probabilities`, so a model reported with flip test-time augmentation is served with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from emovid.transforms import normalize
+
+Precision = Literal["32", "bf16", "16"]
+PRECISIONS: tuple[str, ...] = ("32", "bf16", "16")
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How clips go through a model.
+
+    Attributes:
+        tta: 1, or 2 to average each clip's probabilities with those of its horizontal mirror.
+        device: ``auto`` (CUDA when there is one), ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``32``, or ``bf16`` / ``16`` for autocast on CUDA (CPU always computes in 32 bits).
+        batch_size: clips per model call.
+    """
+
+    tta: int = 1
+    device: str = "auto"
+    precision: str = "32"
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.tta not in (1, 2):
+            raise ValueError(f"tta must be 1 or 2, got {self.tta}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        resolve_device(self.device)
+
+    @property
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else the CPU; a CUDA device on a machine without one is a ValueError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but this machine has no CUDA GPU; use --device cpu")
+    return device
+
+
+def precision_of(lightning_precision: str | None) -> str:
+    """The inference precision matching a training precision (``bf16-mixed`` -> ``bf16``)."""
+    text = (lightning_precision or "32").split("-")[0]
+    return text if text in PRECISIONS else "32"
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if device.type != "cuda" or precision == "32":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def clip_probabilities(model: nn.Module, clips: torch.Tensor, mean: Sequence[float], std: Sequence[float],
+                       tta: int = 1, precision: str = "32") -> torch.Tensor:
+    """Class probabilities (B, K), float32 on the clips' device, for uint8 clips (B, T, C, H, W).
+
+    Normalisation happens on the clips' device. With ``tta=2`` the probabilities average the clip and its
+    horizontal mirror. Gradients flow unless the caller disables them.
+    """
+    x = normalize(clips, mean, std)
+    with _autocast(clips.device, precision):
+        probs = model(x).float().softmax(dim=-1)
+        if tta == 2:
+            probs = (probs + model(x.flip(-1)).float().softmax(dim=-1)) / 2
+    return probs
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters are (the CPU for a model without any, such as an ONNX session)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+@torch.inference_mode()
+def probabilities_of_batches(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor, dict]],
+                             mean: Sequence[float], std: Sequence[float], options: InferenceOptions,
+                             progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Probabilities (N, K), labels (N,) and per-clip metadata for a loader of ``(clips, labels, meta)``.
+
+    The model must already be on ``options.device``.
+    """
+    device = model_device(model)
+    probs, labels, metas = [], [], []
+    for clips, batch_labels, batch_meta in tqdm(batches, desc="evaluate", unit="batch", disable=not progress,
+                                                leave=False):
+        p = clip_probabilities(model, clips.to(device, non_blocking=True), mean, std, options.tta, options.precision)
+        probs.append(p.cpu())
+        labels.append(batch_labels)
+        metas.extend({k: (v[i].item() if torch.is_tensor(v) else v[i]) for k, v in batch_meta.items()}
+                     for i in range(len(batch_labels)))
+    return torch.cat(probs).numpy(), torch.cat(labels).numpy(), metas
