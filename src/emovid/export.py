@@ -27,17 +27,19 @@ class ExportError(Exception):
 
 
 def _export(model: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamo: bool, spec_json: str) -> None:
-    names = {"input_names": ["clips"], "output_names": ["logits"], "opset_version": opset}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # exporter chatter about constant shapes and deprecations
         if dynamo:
             program = torch.onnx.export(model, (example,), None, dynamic_shapes=({0: torch.export.Dim("batch")},),
-                                        dynamo=True, verbose=False, **names)
+                                        dynamo=True, verbose=False, input_names=["clips"], output_names=["logits"],
+                                        opset_version=opset)
+            if program is None:
+                raise ExportError(f"{path}: the dynamo exporter returned no program")
             program.model.metadata_props[SPEC_KEY] = spec_json
             program.save(str(path))
             return
         torch.onnx.export(model, (example,), str(path), dynamic_axes={"clips": {0: "batch"}, "logits": {0: "batch"}},
-                          dynamo=False, **names)
+                          dynamo=False, input_names=["clips"], output_names=["logits"], opset_version=opset)
     import onnx
 
     graph = onnx.load(str(path))

@@ -105,7 +105,9 @@ def probabilities_of_batches(model: nn.Module, batches: Iterable[tuple[torch.Ten
     The model must already be on ``options.device``.
     """
     device = model_device(model)
-    probs, labels, metas = [], [], []
+    probs: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    metas: list[dict] = []
     for clips, batch_labels, batch_meta in tqdm(batches, desc="evaluate", unit="batch", disable=not progress,
                                                 leave=False):
         p = clip_probabilities(model, clips.to(device, non_blocking=True), mean, std, options.tta, options.precision)

@@ -28,7 +28,7 @@ from emovid.config import TrainConfig, save_config
 from emovid.data.cache import ClipCache
 from emovid.data.dataset import ClipDataset
 from emovid.inference import clip_probabilities
-from emovid.models import create_model, model_options
+from emovid.models import create_model, model_args, model_input_spec, model_options
 from emovid.transforms import EvalClipTransform, TrainClipTransform, normalize
 
 RUN_DIR_ENV = "EMOVID_RUN_DIR"
@@ -45,6 +45,7 @@ class EmotionClassifier(L.LightningModule):
         self.config = config
         self.save_hyperparameters({"config": config.to_dict(), "spec": spec.to_dict()})
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.class_weights: torch.Tensor | None
         self.register_buffer("class_weights", weights, persistent=False)
         num_classes = len(spec.class_names)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -76,9 +77,10 @@ class EmotionClassifier(L.LightningModule):
         loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels, weight=self.class_weights)
         self._log("val", loss, probs, labels, self.val_acc)
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> Any:  # Lightning's optimizer-and-scheduler dict
         config = self.config
         params = [p for p in self.parameters() if p.requires_grad]
+        optimizer: torch.optim.Optimizer
         if config.optimizer == "sgd":
             optimizer = torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True,
                                         weight_decay=config.weight_decay)
@@ -123,13 +125,13 @@ def build_spec(model: nn.Module, cache: ClipCache, frames: int) -> InferenceSpec
     settings = cache.settings
     durations = [e["duration"] for e in cache.entries if e.get("duration")]
     return InferenceSpec(
-        model_args=dict(model.emovid_args),
+        model_args=model_args(model),
         class_names=cache.classes,
         frames=frames,
         resize={"mode": settings.resize.mode, "size": settings.resize.size, "short_side": settings.resize.short_side},
         crop=settings.crop,
-        mean=tuple(model.input_spec.mean),
-        std=tuple(model.input_spec.std),
+        mean=tuple(model_input_spec(model).mean),
+        std=tuple(model_input_spec(model).std),
         clip_seconds=round(sum(durations) / len(durations), 3) if durations else 3.0,
     )
 
@@ -148,7 +150,7 @@ def make_loaders(config: TrainConfig, cache: ClipCache, frames: int) -> tuple[Da
     if len(train_set) == 0:
         raise ValueError(f"{cache.root} has no clips of the training subjects {list(split['train'])}")
     val_set = ClipDataset(cache, split["val"], EvalClipTransform(frames))
-    common = {
+    common: dict[str, Any] = {
         "batch_size": config.batch_size,
         "num_workers": config.num_workers,
         "pin_memory": torch.cuda.is_available(),
@@ -212,15 +214,15 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
     model = build_model(config, frames, pretrained=config.pretrained and ckpt_path is None,
                         num_classes=len(cache.classes))
     train_loader, val_loader = make_loaders(config, cache, frames)
-    weights = class_weights_for(train_loader.dataset.labels, len(cache.classes)) if config.balance == "weights" \
-        else None
+    train_labels = [e["label"] for e in ClipDataset(cache, split["train"]).entries]
+    weights = class_weights_for(train_labels, len(cache.classes)) if config.balance == "weights" else None
     module = EmotionClassifier(model, build_spec(model, cache, frames), config, weights)
     # Only now, with everything built that a wrong setting could break, is the run folder made.
     run_dir = ckpt_path.parent.parent if ckpt_path else new_run_dir(config, frames)
     if not ckpt_path and int(os.environ.get("LOCAL_RANK", "0")) == 0:
         save_config(config, run_dir / "config.yaml")
 
-    monitor = {"monitor": "val/acc", "mode": "max"} if val_loader is not None else {}
+    monitor: dict[str, Any] = {"monitor": "val/acc", "mode": "max"} if val_loader is not None else {}
     checkpoint_dir = run_dir / "checkpoints"
     # Two callbacks: Lightning writes "last" only alongside a top-k save, and we want it after every epoch.
     best = ModelCheckpoint(dirpath=checkpoint_dir, filename="best", save_top_k=1, enable_version_counter=False,
@@ -237,7 +239,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
         devices=_devices(config.devices),
         num_nodes=config.num_nodes,
         strategy=config.strategy,
-        precision=config.precision or default_precision(config.accelerator),
+        precision=config.precision or default_precision(config.accelerator),  # type: ignore[arg-type]
         gradient_clip_val=config.grad_clip,
         deterministic=not torch.cuda.is_available(),
         callbacks=callbacks,
@@ -259,8 +261,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
         raise SystemExit(f"{run_dir}: stopped by SIGTERM; continue with: emovid train --resume {run_dir}")
     if trainer.is_global_zero:
         write_training_curves(run_dir)
-        for split in ("val", "test"):
-            evaluate_run(run_dir, split, num_workers=config.num_workers)
+        for name in ("val", "test"):
+            evaluate_run(run_dir, name, num_workers=config.num_workers)
     return run_dir
 
 

@@ -257,7 +257,7 @@ class VideoReader:
             wanted = set(index_of)
         asked = len(index_of)
         for frame in self._decode(wanted):
-            index = index_of.pop(frame.pts, None)
+            index = index_of.pop(frame.pts, None) if frame.pts is not None else None
             if index is not None:
                 yield index, self._convert(frame, geometry)
                 if not index_of:
@@ -425,7 +425,7 @@ def read_clip(
     with open_video(source) as reader:
         info = reader.info
         indices = sample_by_time(reader.timestamps, num_frames)
-        frames = reader.frames_at(indices, clip_geometry(resize, crop, info.width, info.height))
+        frames = reader.frames_at(indices.tolist(), clip_geometry(resize, crop, info.width, info.height))
     frames, crop_meta = finish_clip(frames, resize, crop, face_geometry)
     meta = {
         "source": reader.name,

@@ -31,7 +31,8 @@ class HaarFaceDetector:
     """
 
     def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 4, min_size: float = 0.1) -> None:
-        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")
+        self.cascade = cv2.CascadeClassifier(
+            cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")  # type: ignore[attr-defined]  # not in stubs
         if self.cascade.empty():
             raise RuntimeError("OpenCV's bundled Haar cascade could not be loaded; reinstall opencv-python-headless")
         self.scale_factor = scale_factor

@@ -163,7 +163,7 @@ def load_mtcnn_nets(device: str | torch.device = "cpu") -> tuple[PNet, RNet, ONe
                 f"delete it and run `emovid weights download`"
             ) from None
         # channels_last: PNet's few-channel convolutions run about twice as fast on CPU.
-        net.to(device, memory_format=torch.channels_last).eval()
+        net.to(device).to(memory_format=torch.channels_last).eval()
     return nets
 
 
@@ -253,7 +253,7 @@ def run_cascade(
     empty = (images.new_zeros(0, 4), images.new_zeros(0), images.new_zeros(0, 5, 2))
 
     # Stage 1: PNet on every pyramid level, all images at once; NMS per level and image, then per image.
-    boxes, scores, offsets, image_of = [], [], [], []
+    level_results: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []  # boxes, scores, offsets, image per level
     for scale in pyramid_scales(height, width, min_face, factor):
         level_h, level_w = math.ceil(height * scale), math.ceil(width * scale)
         level_offsets, probs = pnet(_normalise(F.interpolate(images, size=(level_h, level_w), mode="area")))
@@ -263,13 +263,12 @@ def run_cascade(
         level_boxes = (2 * cells + images.new_tensor([0, 0, WINDOW, WINDOW])) / level_scale
         level_scores = probs[hits[:, 0], hits[:, 1], hits[:, 2]]
         keep = batched_nms(level_boxes, level_scores, hits[:, 0], 0.5)
-        boxes.append(level_boxes[keep])
-        scores.append(level_scores[keep])
-        offsets.append(level_offsets.permute(0, 2, 3, 1)[hits[keep, 0], hits[keep, 1], hits[keep, 2]])
-        image_of.append(hits[keep, 0])
-    if sum(len(b) for b in boxes) == 0:  # no window passed, or the image is smaller than min_face
+        level_results.append((level_boxes[keep], level_scores[keep],
+                              level_offsets.permute(0, 2, 3, 1)[hits[keep, 0], hits[keep, 1], hits[keep, 2]],
+                              hits[keep, 0]))
+    if sum(len(level[0]) for level in level_results) == 0:  # no window passed, or the image is below min_face
         return [empty] * n
-    boxes, scores, offsets, image_of = (torch.cat(v) for v in (boxes, scores, offsets, image_of))
+    boxes, scores, offsets, image_of = (torch.cat(v) for v in zip(*level_results, strict=True))
     keep = batched_nms(boxes, scores, image_of, 0.7)
     boxes, image_of = square(regress(boxes[keep], offsets[keep])), image_of[keep]
 
@@ -365,12 +364,12 @@ class MtcnnDetector:
         to_frame = np.array([width / small_w, height / small_h], np.float32)
         faces = []
         for boxes, scores, landmarks in run_cascade(images, self.nets, min_face, self.thresholds):
-            boxes = boxes.cpu().numpy().reshape(-1, 2, 2) * to_frame
-            landmarks = landmarks.cpu().numpy() * to_frame
+            corners = boxes.cpu().numpy().reshape(-1, 2, 2) * to_frame
+            points = landmarks.cpu().numpy() * to_frame
             faces.append(
                 [
-                    Face(tuple(box.ravel().tolist()), float(score), points.astype(np.float32))
-                    for box, score, points in zip(boxes, scores.tolist(), landmarks, strict=True)
+                    Face(tuple(box.ravel().tolist()), float(score), marks.astype(np.float32))
+                    for box, score, marks in zip(corners, scores.tolist(), points, strict=True)
                 ]
             )
         return faces

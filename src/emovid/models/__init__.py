@@ -16,7 +16,9 @@ from emovid.models import (  # noqa: F401
 from emovid.models.registry import (
     create_model,
     list_models,
+    model_args,
     model_from_args,
+    model_input_spec,
     model_normalization,
     model_options,
     register_model,
@@ -27,6 +29,8 @@ __all__ = [
     "InputSpec",
     "WeightsUnavailableError",
     "create_model",
+    "model_args",
+    "model_input_spec",
     "list_models",
     "model_from_args",
     "model_normalization",

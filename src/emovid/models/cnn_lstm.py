@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from emovid.models.frame_encoders import encode_frames, resnet18_encoder
+from emovid.models.frame_encoders import encode_frames, encoder_features, resnet18_encoder
 from emovid.models.registry import register_model
 from emovid.models.weights import PathLike
 
@@ -35,7 +35,7 @@ class CnnLstm(nn.Module):
         self.encoder = encoder
         self.input_spec = encoder.input_spec
         self.lstm = nn.LSTM(
-            encoder.out_features, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional
+            encoder_features(encoder), hidden_size, num_layers, batch_first=True, bidirectional=bidirectional
         )
         self.directions = 2 if bidirectional else 1
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size * self.directions, num_classes))

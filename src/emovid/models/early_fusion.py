@@ -7,7 +7,7 @@ Channels are frame-major, ``[frame 0 RGB, frame 1 RGB, ...]``, so these models n
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -96,9 +96,9 @@ def widen_conv1(conv1: nn.Conv2d, num_frames: int, init: Conv1Init) -> nn.Conv2d
     wide = nn.Conv2d(
         conv1.in_channels * num_frames,
         conv1.out_channels,
-        conv1.kernel_size,
-        conv1.stride,
-        conv1.padding,
+        cast(tuple[int, int], conv1.kernel_size),
+        cast(tuple[int, int], conv1.stride),
+        cast("str | tuple[int, int]", conv1.padding),
         bias=False,
     )
     if init == "inflate":

@@ -35,6 +35,14 @@ def resnet18_encoder(*, pretrained: bool, weights_path: PathLike | None) -> ResN
     return ResNetFrameEncoder(resnet, input_spec_of(weights))
 
 
+def encoder_features(encoder: nn.Module) -> int:
+    """A frame encoder's feature width, its ``out_features``."""
+    width = encoder.out_features
+    if not isinstance(width, int):
+        raise TypeError(f"{type(encoder).__name__}.out_features must be an int, got {type(width).__name__}")
+    return width
+
+
 def encode_frames(encoder: nn.Module, clip: Tensor) -> Tensor:
     """Run ``encoder`` on every frame of a clip (B, T, C, H, W) and return features (B, T, F)."""
     b, t = clip.shape[:2]

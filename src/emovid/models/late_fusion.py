@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from emovid.models.frame_encoders import encode_frames, resnet18_encoder
+from emovid.models.frame_encoders import encode_frames, encoder_features, resnet18_encoder
 from emovid.models.registry import register_model
 from emovid.models.weights import PathLike
 
@@ -22,7 +22,7 @@ class LateFusion(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.input_spec = encoder.input_spec
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(encoder.out_features, num_classes))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(encoder_features(encoder), num_classes))
 
     def forward(self, clip: Tensor) -> Tensor:
         """Logits (B, num_classes) for a clip (B, T, C, H, W)."""

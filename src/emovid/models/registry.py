@@ -20,6 +20,7 @@ from torch import nn
 from emovid.models.weights import InputSpec, PathLike
 
 ModelBuilder = Callable[..., nn.Module]
+ARGS_ATTRIBUTE = "emovid_args"  # set on every model create_model builds
 
 _MODELS: dict[str, ModelBuilder] = {}
 _COMMON = ("num_classes", "pretrained", "weights_path")
@@ -93,8 +94,24 @@ def create_model(
         for p in inspect.signature(builder).parameters.values()
         if p.name in accepted and p.default is not p.empty
     }
-    model.emovid_args = {"name": name, "num_classes": num_classes, **defaults, **options}
+    setattr(model, ARGS_ATTRIBUTE, {"name": name, "num_classes": num_classes, **defaults, **options})
     return model
+
+
+def model_args(model: nn.Module) -> dict[str, Any]:
+    """The name and options :func:`create_model` built ``model`` with: what rebuilds it from a checkpoint."""
+    args = getattr(model, ARGS_ATTRIBUTE, None)
+    if not isinstance(args, dict):
+        raise ValueError(f"{type(model).__name__} was not built by emovid.models.create_model (no {ARGS_ATTRIBUTE})")
+    return dict(args)
+
+
+def model_input_spec(model: nn.Module) -> InputSpec:
+    """The normalisation (mean, std) a registered model's weights expect."""
+    spec = getattr(model, "input_spec", None)
+    if not isinstance(spec, InputSpec):
+        raise ValueError(f"{type(model).__name__} has no input_spec: register models through emovid.models")
+    return spec
 
 
 def model_from_args(args: Mapping[str, Any]) -> nn.Module:
@@ -112,7 +129,7 @@ def model_normalization(name: str, **options: Any) -> InputSpec:
     """
     # Parameters on the meta device take no memory and no init time; only the attribute is needed.
     with torch.device("meta"):
-        return create_model(name, **options).input_spec
+        return model_input_spec(create_model(name, **options))
 
 
 def _builder(name: str) -> ModelBuilder:

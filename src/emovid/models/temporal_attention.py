@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from emovid.models.frame_encoders import encode_frames, resnet18_encoder
+from emovid.models.frame_encoders import encode_frames, encoder_features, resnet18_encoder
 from emovid.models.registry import register_model
 from emovid.models.weights import PathLike
 
@@ -38,7 +38,7 @@ class TemporalAttention(nn.Module):
         self.encoder = encoder
         self.input_spec = encoder.input_spec
         self.max_frames = max_frames
-        self.project = nn.Linear(encoder.out_features, embed_dim)
+        self.project = nn.Linear(encoder_features(encoder), embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.positions = nn.Parameter(torch.zeros(1, max_frames + 1, embed_dim))  # row 0 is the CLS slot
         nn.init.trunc_normal_(self.positions, std=0.02)

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,7 +30,7 @@ BEARER = HTTPBearer(auto_error=False, description="the server's API token, when 
 
 _UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": [FIELD], "properties": {FIELD: {"type": "string", "format": "binary"}}}}}}
-_ERRORS = {code: {"description": text} for code, text in {
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"description": text} for code, text in {
     400: "malformed body, or the client went away", 401: "missing or wrong API token",
     408: "the upload took too long", 413: "the upload is too large", 415: "not multipart/form-data",
     422: "not a readable video, or too long; the body says why in one line", 503: "busy: see Retry-After"}.items()}

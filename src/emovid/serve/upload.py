@@ -107,7 +107,7 @@ async def receive_upload(request: Request, out: BinaryIO, *, max_bytes: int, tim
     if kind != b"multipart/form-data" or not boundary:
         raise error(415, f"send the video as multipart/form-data in a field named {FIELD!r}")
     parts = _FormParts()
-    parser = MultipartParser(boundary, {name: getattr(parts, name) for name in (
+    parser = MultipartParser(boundary, {name: getattr(parts, name) for name in (  # type: ignore[arg-type]
         "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
         "on_part_data", "on_part_end")})
     received = written = 0
