@@ -1,4 +1,7 @@
-"""A labelled picture of the synthetic data: one apex frame per emotion (columns) for a few actors (rows)."""
+"""A labelled picture of the synthetic data: one apex frame per emotion (columns) for a few actors (rows).
+
+Usage: python scripts/synthetic_montage.py [docs/synthetic_montage.png]
+"""
 
 from __future__ import annotations
 
@@ -64,3 +67,12 @@ def save_montage(path: str | Path, actors: Sequence[int] = (1, 4, 7, 14, 17, 22)
     if not cv2.imwrite(str(path), montage(actors, seed=seed)):
         raise OSError(f"{path}: could not write the montage")
     return path
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path, nargs="?", default=Path("docs/synthetic_montage.png"))
+    parser.add_argument("--seed", type=int, default=0)
+    print(save_montage(parser.parse_args().out, seed=parser.parse_args().seed))
