@@ -221,20 +221,16 @@ def train_config_from_args(args: argparse.Namespace):
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from emovid.config import ConfigError, load_config
+    from emovid.config import ConfigError
     from emovid.data.cache import CacheError
     from emovid.models import WeightsUnavailableError, list_models
-    from emovid.training import train
+    from emovid.training import resume_config, train
 
     if args.list_models:
         print("\n".join(list_models()))
         return 0
     try:
-        if args.resume:
-            run_dir = args.resume if args.resume.is_dir() else args.resume.parent.parent
-            config = load_config(run_dir / "config.yaml")
-        else:
-            config = train_config_from_args(args)
+        config = resume_config(args.resume) if args.resume else train_config_from_args(args)
     except ConfigError as exc:
         raise CliError(f"config: {exc}") from None
     if not config.cache:

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from torchmetrics.classification import MulticlassAccuracy
 
 from emovid.checkpoint import InferenceSpec
-from emovid.config import TrainConfig, save_config
+from emovid.config import TrainConfig, load_config, save_config
 from emovid.data.cache import ClipCache
 from emovid.data.dataset import ClipDataset
 from emovid.inference import clip_probabilities
@@ -272,6 +272,17 @@ def _devices(text: str) -> int | str | list[int]:
     if "," in text:
         return [int(d) for d in text.split(",") if d]
     return text
+
+
+def resume_config(resume: str | Path) -> TrainConfig:
+    """The config of the run that ``resume`` (a run folder or one of its checkpoints) continues.
+
+    Raises:
+        ConfigError: the run folder has no readable ``config.yaml``.
+    """
+    path = Path(resume)
+    run_dir = path if path.is_dir() else path.parent.parent
+    return load_config(run_dir / "config.yaml")
 
 
 def _resume_checkpoint(resume: str | Path | None) -> Path | None:
