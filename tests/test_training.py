@@ -49,6 +49,7 @@ def test_tiny_run_learns_and_writes_everything(trained_run):
         assert (trained_run / picture).read_bytes()[:4] == b"\x89PNG"
     assert (trained_run / "test" / "predictions.csv").read_text().count("\n") == 16
     assert load_config(trained_run / "config.yaml").epochs == 6
+    assert [p.name for p in (trained_run / "logs").iterdir()] == ["version_0"]  # CSV only: TensorBoard is opt-in
 
 
 def test_checkpoint_is_self_contained(trained_run):
@@ -138,6 +139,20 @@ def test_cache_of_another_shape_is_refused(tiny_cache, tmp_path):
 def test_a_run_that_cannot_start_leaves_no_folder(tiny_cache, tmp_path):
     with pytest.raises(ValueError, match="no clips of the training subjects"):
         train(tiny_config(tiny_cache, tmp_path, train_subjects=("7", "8")))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_tensorboard_without_tensorboard_is_one_line_before_any_folder(tiny_cache, tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("tensorboard") else find_spec(name, *a))
+    with pytest.raises(ConfigError, match=r"^tensorboard: true needs TensorBoard.*pip install 'emovid\[tensorboard\]'"):
+        train(tiny_config(tiny_cache, tmp_path, tensorboard=True))
+    assert main(["train", "--cache", str(tiny_cache), "--tensorboard", "--runs-dir", str(tmp_path / "runs")]) == 2
+    message = capsys.readouterr().err.strip()
+    assert "\n" not in message and "pip install 'emovid[tensorboard]'" in message
     assert not (tmp_path / "runs").exists()
 
 

@@ -13,13 +13,11 @@ import av
 import cv2
 import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
 from emovid.data.source import VideoSource
 from emovid.data.video import open_video
 from emovid.predict import Timeline
-
-matplotlib.use("Agg")  # files only; no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 def segments(timeline: Timeline) -> np.ndarray:
@@ -86,11 +84,13 @@ def plot_timeline(timeline: Timeline, path: Path, title: str = "") -> None:
     """Stacked class probabilities over time, with a band of the top emotion above; saved as PNG."""
     edges = segments(timeline)
     names = timeline.class_names
-    colours = plt.get_cmap("tab10")(np.arange(len(names)))
+    colours = matplotlib.colormaps["tab10"](np.arange(len(names)))
     # Each window holds its value over its segment: a step plot, drawn as two points per segment.
     x = np.repeat(edges, 2)[1:-1]
     y = np.repeat(timeline.probabilities, 2, axis=0).T  # (K, 2W)
-    fig, (band, ax) = plt.subplots(2, 1, figsize=(10, 4.5), sharex=True, height_ratios=(1, 6))
+    # A Figure of its own, never pyplot: no global figure state, and a notebook's backend is left as it is.
+    fig = Figure(figsize=(10, 4.5))
+    band, ax = fig.subplots(2, 1, sharex=True, height_ratios=(1, 6))
     top = timeline.probabilities.argmax(axis=1)
     for i, k in enumerate(top):
         band.axvspan(edges[i], edges[i + 1], color=colours[k], linewidth=0)
@@ -106,4 +106,3 @@ def plot_timeline(timeline: Timeline, path: Path, title: str = "") -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)

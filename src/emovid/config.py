@@ -78,6 +78,8 @@ class TrainConfig:
     runs_dir: str = setting("runs", "where run folders are made")
     name: str | None = setting(None, "run folder name (default: time, model, frames, augmentation, seed)")
     tta: Literal[1, 2] = setting(1, "2: average with the mirrored clip at evaluation")
+    tensorboard: bool = setting(False, "TensorBoard logs in RUN/logs/tensorboard beside the CSV ones (needs pip "
+                                       "install 'emovid[tensorboard]')")
     progress: bool = setting(True, "progress bars", flag=False)
 
     def __post_init__(self) -> None:

@@ -6,18 +6,16 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure  # never pyplot: no global figure state, a notebook's backend left as it is
 
 
 def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: Path, title: str = "") -> None:
     """Row-normalised confusion matrix with counts, saved as PNG."""
     matrix = np.asarray(matrix)
     rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig = Figure(figsize=(7, 6))
+    ax = fig.subplots()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
     ax.set_yticks(range(len(class_names)), class_names)
@@ -33,7 +31,6 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: 
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def read_metric_logs(paths: Sequence[Path]) -> dict[str, list[tuple[int, float]]]:
@@ -53,7 +50,8 @@ def read_metric_logs(paths: Sequence[Path]) -> dict[str, list[tuple[int, float]]
 
 def plot_training_curves(series: dict[str, list[tuple[int, float]]], path: Path, title: str = "") -> None:
     """Loss and accuracy per epoch, training against validation, saved as PNG."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, kind in zip(axes, ("loss", "acc"), strict=True):
         for split in ("train", "val"):
             points = series.get(f"{split}/{kind}_epoch") or series.get(f"{split}/{kind}") or []
@@ -68,4 +66,3 @@ def plot_training_curves(series: dict[str, list[tuple[int, float]]], path: Path,
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -1,11 +1,13 @@
 """Training with Lightning: the LightningModule, the data loaders, and :func:`train`, which makes a run folder.
 
-A run folder holds ``config.yaml``, ``checkpoints/`` (best and last), ``logs/`` (CSV and TensorBoard),
-``training_curves.png`` and, per evaluated split, ``<split>/metrics.json`` with its confusion matrix.
+A run folder holds ``config.yaml``, ``checkpoints/`` (best and last), ``logs/`` (CSV, and TensorBoard's
+with ``tensorboard: true``), ``training_curves.png`` and, per evaluated split, ``<split>/metrics.json`` with
+its confusion matrix.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import time
@@ -17,14 +19,14 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from torchmetrics.classification import MulticlassAccuracy
 
 from emovid.checkpoint import InferenceSpec
-from emovid.config import TrainConfig, load_config, save_config
+from emovid.config import ConfigError, TrainConfig, load_config, save_config
 from emovid.data.cache import ClipCache
 from emovid.data.dataset import ClipDataset
 from emovid.inference import clip_probabilities
@@ -193,6 +195,22 @@ def default_precision(accelerator: str) -> str:
     return "32-true"
 
 
+def check_loggers(config: TrainConfig) -> None:
+    """Raise a one-line ConfigError when the config asks for TensorBoard logs and TensorBoard is not installed."""
+    if config.tensorboard and not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
+        raise ConfigError("tensorboard: true needs TensorBoard, which is not installed: "
+                          "pip install 'emovid[tensorboard]' (or set tensorboard: false)")
+
+
+def make_loggers(config: TrainConfig, run_dir: Path) -> list[Logger]:
+    """CSV logs always (the training curves are drawn from them); TensorBoard's beside them when asked for."""
+    loggers: list[Logger] = [CSVLogger(run_dir, name="logs", version=None)]
+    if config.tensorboard:
+        check_loggers(config)
+        loggers.append(TensorBoardLogger(run_dir, name="logs/tensorboard"))
+    return loggers
+
+
 def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
     """Train a model on a prepared cache, then evaluate it on the validation and test subjects.
 
@@ -205,6 +223,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
     """
     from emovid.evaluate import evaluate_run, write_training_curves
 
+    check_loggers(config)
     L.seed_everything(config.seed, workers=True, verbose=False)
     cache = ClipCache.open(config.cache)
     split = config.split(cache.splits)
@@ -243,7 +262,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
         gradient_clip_val=config.grad_clip,
         deterministic=not torch.cuda.is_available(),
         callbacks=callbacks,
-        logger=[CSVLogger(run_dir, name="logs", version=None), TensorBoardLogger(run_dir, name="logs/tensorboard")],
+        logger=make_loggers(config, run_dir),
         enable_progress_bar=config.progress,
         enable_model_summary=False,
         log_every_n_steps=max(1, min(50, len(train_loader) // 2)),
