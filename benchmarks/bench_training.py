@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import lightning as L
+import pytorch_lightning as L
 import torch
 import torch.nn.functional as F
 

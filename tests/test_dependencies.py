@@ -24,7 +24,7 @@ plot_confusion_matrix(np.array([[3, 1], [0, 2]]), ["a", "b"], out / "matrix.png"
 plot_training_curves({"train/loss_epoch": [(0, 1.0), (1, 0.5)], "val/acc": [(0, 0.2), (1, 0.4)]}, out / "curves.png")
 pyplot = sys.modules.get("matplotlib.pyplot")  # torchmetrics imports it, emovid never draws with it
 print(matplotlib.get_backend(), pyplot.get_fignums() if pyplot else [],
-      sorted({m.split(".")[0] for m in sys.modules if m.startswith(("pytorch_lightning", "tensorboard", "sklearn"))}))
+      sorted({m.split(".")[0] for m in sys.modules} & {"lightning", "tensorboard", "sklearn"}))
 """
 
 

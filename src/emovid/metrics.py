@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
+def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_classes: int
+                     ) -> np.ndarray:
     """Counts (num_classes, num_classes): rows are true classes, columns predicted ones."""
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
@@ -59,7 +60,8 @@ def summarize(matrix: np.ndarray, class_names: Sequence[str], top_confusions: in
     }
 
 
-def accuracy_by_group(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[int | str]) -> dict[str, float]:
+def accuracy_by_group(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
+                      groups: Sequence[int | str]) -> dict[str, float]:
     """Accuracy within each group (for example per actor), keyed by the group as a string."""
     correct: dict[str, list[bool]] = {}
     for truth, pred, group in zip(y_true, y_pred, groups, strict=True):
