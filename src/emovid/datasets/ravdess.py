@@ -153,7 +153,7 @@ def scan(
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such file or folder")
-    filters = {"modalities": list(modalities), "vocal_channels": list(vocal_channels)}
+    filters: dict[str, object] = {"modalities": list(modalities), "vocal_channels": list(vocal_channels)}
     index = DatasetIndex("ravdess", EMOTIONS, str(root.resolve()), filters, splits=dict(STUDY_SPLIT))
     seen: dict[str, VideoSource] = {}
     for source in iter_sources(root, index.rejects):

@@ -90,16 +90,16 @@ def named_splits(subjects: Sequence[str], default: Split, custom: Mapping[str, S
     Raises:
         ValueError: both custom subjects and k-fold, or a fold out of range.
     """
-    custom = {k: tuple(v) for k, v in (custom or {}).items() if v}
+    chosen: Split = {k: tuple(v) for k, v in (custom or {}).items() if v}
     if kfold:
-        if custom:
+        if chosen:
             raise ValueError("use either --kfold or --train/--val/--test-subjects, not both")
         folds = kfold_splits(subjects, kfold)
         if fold is not None and not 0 <= fold < len(folds):
             raise ValueError(f"--fold must be in 0..{len(folds) - 1}")
         return {f"fold{i}": folds[i] for i in (range(len(folds)) if fold is None else [fold])}
-    if custom:
-        return {"custom": {k: custom.get(k, ()) for k in ("train", "val", "test")}}
+    if chosen:
+        return {"custom": {k: chosen.get(k, ()) for k in ("train", "val", "test")}}
     return {"study": dict(default)}
 
 

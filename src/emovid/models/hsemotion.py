@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,9 @@ def read_hsemotion_file(path: PathLike) -> tuple[dict[str, Tensor], nn.Module | 
     return {re.sub(r"^classifier\.0\.", "classifier.", k.removeprefix("module.")): v for k, v in state.items()}, pickled
 
 
-def _module_classes_in(path: Path) -> list[type | tuple[type, str]]:
+def _module_classes_in(path: Path) -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
     """The classes a pickled model names, for torch's safe_globals; refuses anything but torch.nn and timm modules."""
-    allowed: list[type | tuple[type, str]] = []
+    allowed: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = []
     for name in torch.serialization.get_unsafe_globals_in_checkpoint(path):
         # Today's location first: importing timm's deprecated aliases would warn.
         moved = [new + name.removeprefix(old) for old, new in _MOVED_MODULES.items() if name.startswith(old)]
@@ -136,9 +137,9 @@ class HSEmotionFrameEncoder(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        model.reset_classifier(0)
+        model.reset_classifier(0)  # type: ignore[operator]  # timm's API, untyped here
         self.model = model
-        self.out_features: int = model.num_features
+        self.out_features: int = int(model.num_features)  # type: ignore[arg-type]
         self.input_spec = HSEMOTION_INPUT_SPEC
 
     def forward(self, frames: Tensor) -> Tensor:

@@ -420,8 +420,9 @@ def _eyes(p: _Painter, ident: Identity, pal: Palette, s: FaceState, fx: float, f
         lower = np.stack([ex + ew * xs, ey + low * bend], axis=1)[::-1]
         p.fill(np.concatenate([upper, lower]), pal.eye_white)
         centre = np.array([ex + s.gaze_x * ew * 0.45, ey + s.gaze_y * ew * 0.3])
-        p.fill(_arc(*centre, ew * 0.5, ew * 0.5, 0, 2 * np.pi, 14), pal.iris)
-        p.fill(_arc(*centre, ew * 0.22, ew * 0.22, 0, 2 * np.pi, 10), (20, 20, 20))
+        cx, cy = float(centre[0]), float(centre[1])
+        p.fill(_arc(cx, cy, ew * 0.5, ew * 0.5, 0, 2 * np.pi, 14), pal.iris)
+        p.fill(_arc(cx, cy, ew * 0.22, ew * 0.22, 0, 2 * np.pi, 10), (20, 20, 20))
         # Skin above and below the lids hides the part of the iris the lids cover.
         p.fill(
             np.concatenate([upper, [[ex + ew * 1.05, ey - ew * 1.3], [ex - ew * 1.05, ey - ew * 1.3]]]),
