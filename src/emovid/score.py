@@ -17,7 +17,8 @@ import numpy as np
 
 from emovid.data.atomic import write_bytes_atomic, write_json_atomic
 from emovid.data.source import VideoSource
-from emovid.labels import canonical_emotion, label_from_name
+from emovid.datasets import label_from_name
+from emovid.labels import canonical_emotion
 from emovid.metrics import accuracy_by_group, confusion_matrix, summarize
 from emovid.predict import Failure, Predictor, predict_videos
 
