@@ -38,12 +38,35 @@ def _subject_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_data_filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", type=Path, help="folder of Actor_XX/ folders or official Video_Speech_Actor_XX.zip")
-    p.add_argument("--modalities", type=_int_list, default=(1, 2),
-                   help="modality codes to use: 1 full-AV, 2 video-only (default 1,2 as the study)")
-    p.add_argument("--vocal-channels", type=_int_list, default=(1,),
-                   help="vocal channel codes: 1 speech, 2 song (default 1)")
+def _text_list(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _shard(text: str):
+    from emovid.data.shard import Shard, ShardError
+
+    try:
+        return Shard.parse(text)
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_data_filters(p: argparse.ArgumentParser, data: bool = True) -> None:
+    from emovid.datasets import DATASETS
+
+    if data:
+        p.add_argument("data", type=Path, help="a collection: folder, zip or CSV/TSV manifest (RAVDESS, CREMA-D, MEAD, "
+                                               "a folder per class, or a manifest)")
+    p.add_argument("--dataset", choices=DATASETS, default="auto",
+                   help="the collection's format (default auto: detected from the names, and said)")
+    g = p.add_argument_group("dataset options")
+    g.add_argument("--modalities", type=_int_list, default=None,
+                   help="RAVDESS modality codes: 1 full-AV, 2 video-only (default 1,2 as the study)")
+    g.add_argument("--vocal-channels", type=_int_list, default=None,
+                   help="RAVDESS vocal channel codes: 1 speech, 2 song (default 1)")
+    g.add_argument("--views", type=_text_list, default=None,
+                   help="MEAD camera views, e.g. front,left_30, or all (default front)")
+    g.add_argument("--levels", type=_text_list, default=None, help="CREMA-D levels to keep, e.g. HI,MD (default all)")
 
 
 def _add_split_options(p: argparse.ArgumentParser) -> None:
@@ -81,14 +104,14 @@ def split_from_args(args: argparse.Namespace, subjects: Sequence[str], default: 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emovid", description="Emotion recognition in videos from the face alone.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_synth, _add_index, _add_prepare, _add_train, _add_evaluate, _add_experiment, _add_demo,
+    for add in (_add_synth, _add_index, _add_prepare, _add_merge, _add_train, _add_evaluate, _add_experiment, _add_demo,
                 _add_predict, _add_score, _add_serve, _add_weights, _add_export):
         add(sub)
     return parser
 
 
 def _add_index(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("index", help="count RAVDESS videos per split and emotion")
+    p = sub.add_parser("index", help="count a collection's videos per split and class, and list what it cannot place")
     _add_data_filters(p)
     _add_split_options(p)
     p.add_argument("--json", action="store_true", help="print JSON for machines")
@@ -103,10 +126,14 @@ def _run_index(args: argparse.Namespace) -> int:
               for name, split in split_from_args(args, index.subjects, index.splits).items()}
     rejects = [{"file": r.file, "reason": r.reason} for r in index.rejects]
     if args.json:
-        print(json.dumps({"dataset": index.dataset, "videos": len(index.entries), "classes": list(index.classes),
-                          "splits": tables, "rejects": rejects}, indent=2))
+        print(json.dumps({"dataset": index.dataset, "detected": index.detected, "videos": len(index.entries),
+                          "classes": list(index.classes), "splits": tables, "rejects": rejects, "note": index.note},
+                         indent=2))
         return 0
-    print(f"{len(index.entries)} {index.dataset} videos in {args.data}")
+    print(f"{len(index.entries)} {index.dataset} videos in {args.data}"
+          + (f"; format detected: {index.detected}" if index.detected else ""))
+    if index.note:
+        print(f"note: {index.note}", file=sys.stderr)
     header = ["split", *index.classes, "total"]
     widths = [max(7, len(h)) for h in header]
     for name, table in tables.items():
@@ -126,7 +153,11 @@ def _index(args: argparse.Namespace):
 
     if not args.data.exists():
         raise CliError(f"{args.data}: no such file or folder")
-    return index_dataset(args.data, "ravdess", modalities=args.modalities, vocal_channels=args.vocal_channels)
+    try:
+        return index_dataset(args.data, args.dataset, modalities=args.modalities, vocal_channels=args.vocal_channels,
+                             views=args.views, levels=args.levels)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
@@ -144,6 +175,9 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", choices=("center", "face"), default="center",
                    help="center: as --resize says; face: a square around the detected face (default center)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="only shard K of N (every N-th video by key), for N machines writing one cache; then "
+                        "`emovid merge CACHE` (or just train: a complete set of shards reads as one cache)")
     p.set_defaults(run=_run_prepare)
 
 
@@ -155,14 +189,43 @@ def _run_prepare(args: argparse.Namespace) -> int:
     try:
         settings = PrepareSettings(args.frames, Resize(args.resize, args.size, short_side), args.storage,
                                    crop=args.crop)
-        report = prepare(_index(args), args.out, settings, workers=args.workers or cpu_workers())
+        index = _index(args)
+        if index.detected:
+            print(f"format detected: {index.detected}", file=sys.stderr)
+        if index.note:
+            print(f"note: {index.note}", file=sys.stderr)
+        report = prepare(index, args.out, settings, workers=args.workers or cpu_workers(), shard=args.shard)
     except (CacheError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(f"{report.written} clips written, {report.reused} already in the cache, "
           f"{len(report.rejects)} skipped, in {report.seconds:.1f}s -> {args.out}")
     if report.rejects:
-        print(f"skipped videos are listed in {args.out / 'rejects.jsonl'}")
+        rejects = args.out / "rejects.jsonl"
+        print(f"skipped videos are listed in {args.shard.path(rejects) if args.shard else rejects}")
     return 1 if report.rejects or not report.written + report.reused else 0
+
+
+def _add_merge(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("merge", help="join the files of --shard K/N runs: a cache's lists, or predict's --json/--csv")
+    p.add_argument("targets", nargs="+", type=Path, metavar="CACHE_OR_FILE",
+                   help="a cache folder, or the PATH given to predict --json/--csv")
+    p.set_defaults(run=_run_merge)
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+    from emovid.data.cache import CacheError, merge_shards
+    from emovid.data.shard import ShardError, merge_files
+
+    for target in args.targets:
+        try:
+            if target.is_dir():
+                clips, rejects = merge_shards(target)
+                print(f"{target}: {clips} clips in manifest.jsonl, {rejects} in rejects.jsonl")
+            else:
+                print(f"{target}: {merge_files(target)} records")
+        except (CacheError, ShardError, OSError) as exc:
+            raise CliError(str(exc)) from None
+    return 0
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
@@ -174,6 +237,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=3.5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--zip", action="store_true", help="official-style Video_Speech_Actor_XX.zip archives")
+    p.add_argument("--naming", choices=("ravdess", "cremad", "mead", "folder"), default="ravdess",
+                   help="file names and layout: RAVDESS's (default), CREMA-D's (.flv), MEAD's tree, a folder per class")
     p.add_argument("--limit", type=int, default=None, help="at most N performances per actor")
     p.add_argument("--emotions", type=_int_list, default=None, help="emotion codes, e.g. 1-8 or 3,5")
     p.add_argument("--repetitions", type=_int_list, default=None, help="repetition codes, e.g. 1")
@@ -193,7 +258,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     options = {k: getattr(args, k) for k in ("emotions", "repetitions", "modalities") if getattr(args, k)}
     try:
         config = SynthConfig(actors=parse_actors(args.actors), width=width, height=height, fps=args.fps,
-                             seconds=args.seconds, seed=args.seed, limit=args.limit, **options)
+                             seconds=args.seconds, seed=args.seed, limit=args.limit, naming=args.naming, **options)
         report = generate_dataset(args.out, config, zip_archives=args.zip, workers=args.workers or cpu_workers())
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -370,6 +435,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="a model from `emovid export` (implies --backend onnxruntime)")
     p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="clips per model call (default 8)")
+    p.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="only shard K of N of the sorted videos; --json/--csv PATH become PATH.shard-K-of-N, joined "
+                        "by `emovid merge PATH`")
     p.add_argument("--json", metavar="PATH", nargs="?", const="-",
                    help="write all class probabilities as JSON (no PATH or '-': standard output)")
     p.add_argument("--csv", metavar="PATH", nargs="?", const="-",
@@ -458,9 +526,11 @@ def _run_predict(args: argparse.Namespace) -> int:
         raise CliError("--batch-size must be >= 1")
     if (args.window is not None and args.window <= 0) or (args.stride is not None and args.stride <= 0):
         raise CliError("--window and --stride must be > 0 seconds")
+    if args.shard:
+        args.json, args.csv = (args.shard.path(p) if p not in (None, "-") else p for p in (args.json, args.csv))
     predictor = _load_predictor(args)
     names = predictor.spec.class_names
-    videos, failures = find_videos(args.videos)
+    videos, failures = find_videos(args.videos, shard=args.shard)
     records = [_failure_record(f, names) for f in failures]
     timeline = args.timeline or args.timeline_out is not None or args.annotate is not None
     records += _timeline_records(args, predictor, videos) if timeline else _clip_records(args, predictor, videos)

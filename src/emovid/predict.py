@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from emovid.checkpoint import InferenceSpec, load_checkpoint
+from emovid.data.shard import Shard
 from emovid.data.source import VIDEO_SUFFIXES, Reject, VideoSource, iter_sources
 from emovid.data.video import (
     Clip,
@@ -85,11 +86,12 @@ class Prediction:
     meta: dict
 
 
-def find_videos(inputs: Sequence[str]) -> tuple[list[VideoSource], list[Failure]]:
+def find_videos(inputs: Sequence[str], shard: Shard | None = None) -> tuple[list[VideoSource], list[Failure]]:
     """Expand files, folders and zips (searched for videos, see :func:`iter_sources`) and globs, keeping order.
 
     A file is taken whatever its suffix (decoding says whether it is a video); inputs that match nothing come
-    back as failures. A glob that reaches a file twice (through a symbolic link loop, say) lists it once.
+    back as failures. A glob that reaches a file twice (through a symbolic link loop, say) lists it once. With
+    ``shard``, only that shard's videos and failures, sorted (see :class:`~emovid.data.shard.Shard`).
     """
     videos: list[VideoSource] = []
     failures: list[Failure] = []
@@ -117,6 +119,8 @@ def find_videos(inputs: Sequence[str]) -> tuple[list[VideoSource], list[Failure]
                 failures.append(Failure(text, "no such file or folder" if glob.escape(text) == text else
                                         "the pattern matches no file"))
         videos.extend(found)
+    if shard is not None:
+        return shard.select(videos, key=str), shard.select(failures, key=lambda f: f.source)
     return videos, failures
 
 
