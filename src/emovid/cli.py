@@ -51,14 +51,14 @@ def _shard(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_data_filters(p: argparse.ArgumentParser, data: bool = True) -> None:
+def _add_data_filters(p: argparse.ArgumentParser, data: bool = True, dataset_help: str | None = None) -> None:
     from emovid.datasets import DATASETS
 
     if data:
         p.add_argument("data", type=Path, help="a collection: folder, zip or CSV/TSV manifest (RAVDESS, CREMA-D, MEAD, "
                                                "a folder per class, or a manifest)")
-    p.add_argument("--dataset", choices=DATASETS, default="auto",
-                   help="the collection's format (default auto: detected from the names, and said)")
+    p.add_argument("--dataset", choices=DATASETS, default=None if dataset_help else "auto",
+                   help=dataset_help or "the collection's format (default auto: detected from the names, and said)")
     g = p.add_argument_group("dataset options")
     g.add_argument("--modalities", type=_int_list, default=None,
                    help="RAVDESS modality codes: 1 full-AV, 2 video-only (default 1,2 as the study)")
@@ -147,6 +147,10 @@ def _run_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapter_options(args: argparse.Namespace) -> dict:
+    return {k: getattr(args, k) for k in ("modalities", "vocal_channels", "views", "levels")}
+
+
 def _index(args: argparse.Namespace):
     """The DatasetIndex the data options ask for; CliError for a missing folder."""
     from emovid.datasets import index_dataset
@@ -154,8 +158,7 @@ def _index(args: argparse.Namespace):
     if not args.data.exists():
         raise CliError(f"{args.data}: no such file or folder")
     try:
-        return index_dataset(args.data, args.dataset, modalities=args.modalities, vocal_channels=args.vocal_channels,
-                             views=args.views, levels=args.levels)
+        return index_dataset(args.data, args.dataset, **_adapter_options(args))
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
@@ -362,6 +365,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("val", "test", "train"), default="test")
     p.add_argument("--tta", type=int, choices=(1, 2), default=1, help="2: average with the mirrored clip")
     p.add_argument("--num-workers", type=int, default=2)
+    g = p.add_argument_group("another collection (cross-dataset): score the run's best checkpoint on it")
+    g.add_argument("--data", type=Path, metavar="DATA", help="a folder, zip or manifest; writes RUN/on-<DATA's name>/")
+    g.add_argument("--batch-size", type=int, default=8, metavar="N", help="with --data: clips per model call")
+    _add_data_filters(p, data=False, dataset_help="with --data: its format (default auto: detected)")
     p.set_defaults(run=_run_evaluate)
 
 
@@ -372,6 +379,16 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     if not (args.run_dir / "config.yaml").exists():
         raise CliError(f"{args.run_dir}: not a run folder (no config.yaml)")
+    if args.data is not None:
+        from emovid.evaluate import best_checkpoint
+        from emovid.predict import Predictor
+
+        try:
+            predictor = Predictor.from_checkpoint(best_checkpoint(args.run_dir))
+        except (CheckpointError, FileNotFoundError) as exc:
+            raise CliError(str(exc)) from None
+        out = args.run_dir / f"on-{args.data.stem}"
+        return _score_dataset(args, args.data, out, "subject", predictor)
     try:
         metrics = evaluate_run(args.run_dir, args.split, tta=args.tta, num_workers=args.num_workers)
     except (CheckpointError, CacheError, FileNotFoundError, ValueError) as exc:
@@ -631,35 +648,71 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--onnx", type=Path, metavar="FILE", help="a model from `emovid export`")
     p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
     p.add_argument("--batch-size", type=int, default=8, metavar="N", help="clips per model call (default 8)")
+    _add_data_filters(p, data=False, dataset_help="read VIDEO (one folder, zip or manifest) with this dataset adapter "
+                      "(auto: detect it): labels and subjects from it, accuracy per subject")
     p.set_defaults(run=_run_score)
 
 
 def _run_score(args: argparse.Namespace) -> int:
     from emovid.labels import LabelError, read_label_table
     from emovid.predict import find_videos
-    from emovid.score import score_videos, write_score_outputs
+    from emovid.score import score_videos
 
+    if args.dataset:
+        if len(args.videos) != 1 or args.labels:
+            raise CliError("--dataset reads one collection (a folder, zip or manifest), without --labels")
+        return _score_dataset(args, Path(args.videos[0]), args.out, args.group or "subject")
     try:
         table = read_label_table(args.labels) if args.labels else None
     except LabelError as exc:
         raise CliError(str(exc)) from None
     if args.group and table is None:
-        raise CliError("--group needs --labels TABLE")
+        raise CliError("--group needs --labels TABLE or --dataset")
     predictor = _load_predictor(args)
     videos, missing = find_videos(args.videos)
     for failure in missing:
         print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
     report = score_videos(videos, predictor, table, args.group, args.batch_size)
+    return _print_score(report, predictor, args.out, args.group) or (1 if missing else 0)
+
+
+def _score_dataset(args: argparse.Namespace, data: Path, out: Path | None, group: str, predictor=None) -> int:
+    """Score a predictor on a collection read by its adapter (``emovid score --dataset``, ``evaluate --data``)."""
+    from emovid.score import score_dataset
+
+    predictor = predictor or _load_predictor(args)
+    try:
+        report, index = score_dataset(data, predictor, args.dataset or "auto", group, args.batch_size,
+                                      **_adapter_options(args))
+    except (ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"{len(index.entries)} {index.dataset} videos in {data}"
+          + (f"; format detected: {index.detected}" if index.detected else ""))
+    for reject in index.rejects:
+        print(f"emovid {args.command}: skipped {reject.file}: {reject.reason}", file=sys.stderr)
+    if index.note:
+        print(f"note: {index.note}", file=sys.stderr)
+    return _print_score(report, predictor, out or Path(f"score-{index.dataset}"), group)
+
+
+def _print_score(report, predictor, out: Path, group: str | None) -> int:
+    """Write the score files, print the summary; 1 when a video failed."""
+    from emovid.score import write_score_outputs
+
     for failure in report.failures:
         print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
-    written = write_score_outputs(report, predictor.spec.class_names, args.out, predictor.spec.model_args["name"])
+    written = write_score_outputs(report, predictor.spec.class_names, out, predictor.spec.model_args["name"])
     m = report.metrics
     print(f"{predictor.spec.model_args['name']} on {m['num_samples']} labelled clips: accuracy {m['accuracy']:.1%}, "
           f"balanced accuracy {m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.3f}"
           + (f", faces found {m['faces_found']}" if m["faces_found"] else ""))
     print("recall: " + ", ".join(f"{c} {r:.0%}" for c, r in m["per_class_recall"].items()))
-    for group, accuracy in m.get(f"accuracy_by_{args.group}", {}).items():
-        print(f"  {args.group} {group}: {accuracy:.1%}")
+    for value, accuracy in m.get(f"accuracy_by_{group}", {}).items():
+        print(f"  {group} {value}: {accuracy:.1%}")
+    classes = m["classes"]
+    if classes["model_only"]:
+        print(f"the model's {', '.join(classes['model_only'])} are not classes of this data: predicting one is "
+              f"counted as a mistake")
     if report.unscorable:
         labels = sorted({u["label"] for u in report.unscorable})
         print(f"left out: {len(report.unscorable)} clips labelled {', '.join(labels)}, which this model cannot "
@@ -667,7 +720,7 @@ def _run_score(args: argparse.Namespace) -> int:
     if report.unlabelled:
         print(f"left out: {len(report.unlabelled)} videos without a label")
     print("wrote " + ", ".join(map(str, written)))
-    return 1 if report.failures or missing else 0
+    return 1 if report.failures else 0
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
