@@ -52,7 +52,7 @@ class MeadName:
         match = _TREE.search(text) or _FLAT.fullmatch(stem)
         if not match:
             raise DatasetNameError(f"not a MEAD name (expected ACTOR/video/VIEW/EMOTION/level_N/NNN.mp4 or "
-                                   f"ACTOR_VIEW_EMOTION_levelN_NNN, got {'/'.join(text.split('/')[-6:])!r})")
+                                   f"ACTOR_VIEW_EMOTION_levelN_NNN, got {'/'.join(text.split('/')[-3:])!r})")
         parsed = cls(match[1], match[2], match[3], int(match[4]), int(match[5]))
         if parsed.emotion not in EMOTION_NAMES:
             raise DatasetNameError(f"unknown MEAD emotion {parsed.emotion!r}")
