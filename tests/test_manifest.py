@@ -49,7 +49,8 @@ def test_a_subject_missing_on_some_rows_is_rejected(tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label,subject\na.mp4,sad,3\nb.mp4,sad,\n")
     index = index_dataset(manifest, "manifest")
-    assert [e.key for e in index.entries] == ["a"] and index.rejects[0].reason == "no subject, while other rows have one"
+    assert [e.key for e in index.entries] == ["a"]
+    assert index.rejects[0].reason == "no subject, while other rows have one"
 
 
 def test_a_manifest_without_a_label_column_is_one_line(tmp_path):

@@ -74,7 +74,8 @@ def test_counts_views_splits_and_rejects(tmp_path):
 
 def test_flat_names_and_a_zip_of_the_tree(tmp_path):
     (tmp_path / "flat").mkdir()
-    for name in ("M003_front_angry_level3_001.mp4", "W011_front_contempt_level_1_023.mp4", "M003_down_sad_level1_001.mp4"):
+    names = ("M003_front_angry_level3_001.mp4", "W011_front_contempt_level_1_023.mp4", "M003_down_sad_level1_001.mp4")
+    for name in names:
         (tmp_path / "flat" / name).touch()
     flat = index_dataset(tmp_path / "flat")
     assert [(e.subject, e.label) for e in flat.entries] == [("M003", "angry"), ("W011", "contempt")]
