@@ -150,3 +150,10 @@ def test_prepare_train_evaluate_experiment_and_cross_dataset(tiny_cremad, tmp_pa
     }))
     rows = run_experiment(Experiment.from_yaml(grid), progress=False, log=lambda line: None)
     assert [r["status"] for r in rows] == ["done"]
+
+
+def test_transfer_config_is_valid():
+    from emovid.config import load_config
+
+    config = load_config(Path(__file__).parent.parent / "configs" / "cremad-fer-transfer.yaml")
+    assert config.model == "late-fusion-fer" and config.cache == "caches/cremad-face64" and config.pretrained
