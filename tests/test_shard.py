@@ -48,10 +48,15 @@ def test_shards_write_one_cache_resume_alone_and_merge(tiny_set, tmp_path):
     index = index_dataset(tiny_set)
     out = tmp_path / "cache"
     reports = {}
+    (out / "clips").mkdir(parents=True)
+    other = Shard(2, 3).select(index.entries, key=lambda e: e.key)[0].key
+    in_progress = out / "clips" / f".{other}.npy.4242.part"  # shard 2 writing on another machine
+    in_progress.write_bytes(b"half")
     for k in (1, 3):
         reports[k] = prepare(index, out, TINY_PREPARE, workers=1, progress=False, shard=Shard(k, 3))
     with pytest.raises(CacheError, match="shard 2 of 3 has not finished"):
         ClipCache.open(out)
+    assert in_progress.exists()  # shards 1 and 3 left shard 2's file in progress alone
     reports[2] = prepare(index, out, TINY_PREPARE, workers=1, progress=False, shard=Shard(2, 3))
     manifests = [[json.loads(line)["key"] for line in (out / f"manifest.shard-{k}-of-3.jsonl").read_text().splitlines()]
                  for k in (1, 2, 3)]

@@ -178,12 +178,15 @@ def prepare(
     clips_dir = out / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
     _check_or_write_settings(out, record)
-    remove_stale_temporaries(clips_dir)
 
     entries, index_rejects = index.entries, index.rejects
     if shard is not None:
         entries = shard.select(entries, key=lambda e: e.key)
         index_rejects = shard.select(index_rejects, key=lambda r: r.file)
+        keys = {e.key for e in entries}  # other shards may be writing beside us: clear only our own leftovers
+        remove_stale_temporaries(clips_dir, owned=lambda name: name.rsplit(".", 1)[0] in keys)
+    else:
+        remove_stale_temporaries(clips_dir)
     report = PrepareReport(rejects=list(index_rejects))
     metas: dict[str, dict] = {}
     todo = []
