@@ -47,7 +47,7 @@ class CremadName:
         Raises:
             DatasetNameError: the name does not have the four fields, or a field has an unknown value.
         """
-        stem = Path(name).name.split(".", 1)[0]
+        stem = name.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0]
         match = _NAME.fullmatch(stem)
         if not match:
             raise DatasetNameError(f"not a CREMA-D name (expected ActorID_Sentence_Emotion_Level, got {stem!r})")
