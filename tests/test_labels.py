@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from emovid.labels import LabelError, canonical_emotion, label_from_name, read_label_table
+from emovid.datasets import label_from_name
+from emovid.labels import LabelError, canonical_emotion, read_label_table
 
 
 @pytest.mark.parametrize("text,expected", [

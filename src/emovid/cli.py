@@ -34,12 +34,35 @@ def _subject_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_data_filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", type=Path, help="folder of Actor_XX/ folders or official Video_Speech_Actor_XX.zip")
-    p.add_argument("--modalities", type=_int_list, default=(1, 2),
-                   help="modality codes to use: 1 full-AV, 2 video-only (default 1,2 as the study)")
-    p.add_argument("--vocal-channels", type=_int_list, default=(1,),
-                   help="vocal channel codes: 1 speech, 2 song (default 1)")
+def _text_list(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _shard(text: str):
+    from emovid.data.shard import Shard, ShardError
+
+    try:
+        return Shard.parse(text)
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_data_filters(p: argparse.ArgumentParser, data: bool = True, dataset_help: str | None = None) -> None:
+    from emovid.datasets import DATASETS
+
+    if data:
+        p.add_argument("data", type=Path, help="a collection: folder, zip or CSV/TSV manifest (RAVDESS, CREMA-D, MEAD, "
+                                               "a folder per class, or a manifest)")
+    p.add_argument("--dataset", choices=DATASETS, default=None if dataset_help else "auto",
+                   help=dataset_help or "the collection's format (default auto: detected from the names, and said)")
+    g = p.add_argument_group("dataset options")
+    g.add_argument("--modalities", type=_int_list, default=None,
+                   help="RAVDESS modality codes: 1 full-AV, 2 video-only (default 1,2 as the study)")
+    g.add_argument("--vocal-channels", type=_int_list, default=None,
+                   help="RAVDESS vocal channel codes: 1 speech, 2 song (default 1)")
+    g.add_argument("--views", type=_text_list, default=None,
+                   help="MEAD camera views, e.g. front,left_30, or all (default front)")
+    g.add_argument("--levels", type=_text_list, default=None, help="CREMA-D levels to keep, e.g. HI,MD (default all)")
 
 
 def _add_split_options(p: argparse.ArgumentParser) -> None:
@@ -66,14 +89,14 @@ def split_from_args(args: argparse.Namespace, subjects: Sequence[str], default: 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emovid", description="Emotion recognition in videos from the face alone.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_synth, _add_index, _add_prepare, _add_train, _add_evaluate, _add_experiment, _add_demo,
+    for add in (_add_synth, _add_index, _add_prepare, _add_merge, _add_train, _add_evaluate, _add_experiment, _add_demo,
                 _add_predict, _add_score, _add_serve, _add_weights, _add_export):
         add(sub)
     return parser
 
 
 def _add_index(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("index", help="count RAVDESS videos per split and emotion")
+    p = sub.add_parser("index", help="count a collection's videos per split and class, and list what it cannot place")
     _add_data_filters(p)
     _add_split_options(p)
     p.add_argument("--json", action="store_true", help="print JSON for machines")
@@ -88,10 +111,14 @@ def _run_index(args: argparse.Namespace) -> int:
               for name, split in split_from_args(args, index.subjects, index.splits).items()}
     rejects = [{"file": r.file, "reason": r.reason} for r in index.rejects]
     if args.json:
-        print(json.dumps({"dataset": index.dataset, "videos": len(index.entries), "classes": list(index.classes),
-                          "splits": tables, "rejects": rejects}, indent=2))
+        print(json.dumps({"dataset": index.dataset, "detected": index.detected, "videos": len(index.entries),
+                          "classes": list(index.classes), "splits": tables, "rejects": rejects, "note": index.note},
+                         indent=2))
         return 0
-    print(f"{len(index.entries)} {index.dataset} videos in {args.data}")
+    print(f"{len(index.entries)} {index.dataset} videos in {args.data}"
+          + (f"; format detected: {index.detected}" if index.detected else ""))
+    if index.note:
+        print(f"note: {index.note}", file=sys.stderr)
     header = ["split", *index.classes, "total"]
     widths = [max(7, len(h)) for h in header]
     for name, table in tables.items():
@@ -105,13 +132,20 @@ def _run_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapter_options(args: argparse.Namespace) -> dict:
+    return {k: getattr(args, k) for k in ("modalities", "vocal_channels", "views", "levels")}
+
+
 def _index(args: argparse.Namespace):
     """The DatasetIndex the data options ask for; CliError for a missing folder."""
     from emovid.datasets import index_dataset
 
     if not args.data.exists():
         raise CliError(f"{args.data}: no such file or folder")
-    return index_dataset(args.data, "ravdess", modalities=args.modalities, vocal_channels=args.vocal_channels)
+    try:
+        return index_dataset(args.data, args.dataset, **_adapter_options(args))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
@@ -129,6 +163,9 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", choices=("center", "face"), default="center",
                    help="center: as --resize says; face: a square around the detected face (default center)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="only shard K of N (every N-th video by key), for N machines writing one cache; then "
+                        "`emovid merge CACHE` (or just train: a complete set of shards reads as one cache)")
     p.set_defaults(run=_run_prepare)
 
 
@@ -140,14 +177,43 @@ def _run_prepare(args: argparse.Namespace) -> int:
     try:
         settings = PrepareSettings(args.frames, Resize(args.resize, args.size, short_side), args.storage,
                                    crop=args.crop)
-        report = prepare(_index(args), args.out, settings, workers=args.workers or cpu_workers())
+        index = _index(args)
+        if index.detected:
+            print(f"format detected: {index.detected}", file=sys.stderr)
+        if index.note:
+            print(f"note: {index.note}", file=sys.stderr)
+        report = prepare(index, args.out, settings, workers=args.workers or cpu_workers(), shard=args.shard)
     except (CacheError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(f"{report.written} clips written, {report.reused} already in the cache, "
           f"{len(report.rejects)} skipped, in {report.seconds:.1f}s -> {args.out}")
     if report.rejects:
-        print(f"skipped videos are listed in {args.out / 'rejects.jsonl'}")
+        rejects = args.out / "rejects.jsonl"
+        print(f"skipped videos are listed in {args.shard.path(rejects) if args.shard else rejects}")
     return 1 if report.rejects or not report.written + report.reused else 0
+
+
+def _add_merge(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("merge", help="join the files of --shard K/N runs: a cache's lists, or predict's --json/--csv")
+    p.add_argument("targets", nargs="+", type=Path, metavar="CACHE_OR_FILE",
+                   help="a cache folder, or the PATH given to predict --json/--csv")
+    p.set_defaults(run=_run_merge)
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+    from emovid.data.cache import CacheError, merge_shards
+    from emovid.data.shard import ShardError, merge_files
+
+    for target in args.targets:
+        try:
+            if target.is_dir():
+                clips, rejects = merge_shards(target)
+                print(f"{target}: {clips} clips in manifest.jsonl, {rejects} in rejects.jsonl")
+            else:
+                print(f"{target}: {merge_files(target)} records")
+        except (CacheError, ShardError, OSError) as exc:
+            raise CliError(str(exc)) from None
+    return 0
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
@@ -159,6 +225,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=3.5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--zip", action="store_true", help="official-style Video_Speech_Actor_XX.zip archives")
+    p.add_argument("--naming", choices=("ravdess", "cremad", "mead", "folder"), default="ravdess",
+                   help="file names and layout: RAVDESS's (default), CREMA-D's (.flv), MEAD's tree, a folder per class")
     p.add_argument("--limit", type=int, default=None, help="at most N performances per actor")
     p.add_argument("--emotions", type=_int_list, default=None, help="emotion codes, e.g. 1-8 or 3,5")
     p.add_argument("--repetitions", type=_int_list, default=None, help="repetition codes, e.g. 1")
@@ -178,7 +246,7 @@ def _run_synth(args: argparse.Namespace) -> int:
     options = {k: getattr(args, k) for k in ("emotions", "repetitions", "modalities") if getattr(args, k)}
     try:
         config = SynthConfig(actors=parse_actors(args.actors), width=width, height=height, fps=args.fps,
-                             seconds=args.seconds, seed=args.seed, limit=args.limit, **options)
+                             seconds=args.seconds, seed=args.seed, limit=args.limit, naming=args.naming, **options)
         report = generate_dataset(args.out, config, zip_archives=args.zip, workers=args.workers or cpu_workers())
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -260,6 +328,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="2: average with the mirrored clip (default: the run's tta)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the run's accelerator)")
     p.add_argument("--num-workers", type=int, default=2)
+    g = p.add_argument_group("another collection (cross-dataset): score the run's best checkpoint on it")
+    g.add_argument("--data", type=Path, metavar="DATA", help="a folder, zip or manifest; writes RUN/on-<DATA's name>/")
+    g.add_argument("--batch-size", type=int, default=8, metavar="N", help="with --data: clips per model call")
+    g.add_argument("--precision", choices=("32", "bf16", "16"), default="32", help="with --data: autocast on CUDA")
+    _add_data_filters(p, data=False, dataset_help="with --data: its format (default auto: detected)")
     p.set_defaults(run=_run_evaluate)
 
 
@@ -270,6 +343,18 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     if not (args.run_dir / "config.yaml").exists():
         raise CliError(f"{args.run_dir}: not a run folder (no config.yaml)")
+    if args.data is not None:
+        from emovid.evaluate import best_checkpoint
+        from emovid.inference import InferenceOptions
+        from emovid.predict import Predictor
+
+        try:
+            options = InferenceOptions(args.tta or 1, args.device or "auto", args.precision, args.batch_size)
+            predictor = Predictor.from_checkpoint(best_checkpoint(args.run_dir), options)
+        except (CheckpointError, FileNotFoundError, ValueError) as exc:
+            raise CliError(str(exc)) from None
+        out = args.run_dir / f"on-{args.data.stem}"
+        return _score_dataset(args, args.data, out, "subject", predictor)
     try:
         metrics = evaluate_run(args.run_dir, args.split, tta=args.tta, device=args.device,
                                num_workers=args.num_workers)
@@ -328,6 +413,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict the emotion of any video with a trained model")
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, folders (searched recursively) or globs")
     _add_predictor_options(p)
+    p.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="only shard K of N of the sorted videos; --json/--csv PATH become PATH.shard-K-of-N, joined "
+                        "by `emovid merge PATH`")
     p.add_argument("--json", metavar="PATH", nargs="?", const="-",
                    help="write all class probabilities as JSON (no PATH or '-': standard output)")
     p.add_argument("--csv", metavar="PATH", nargs="?", const="-",
@@ -390,8 +478,10 @@ def _run_predict(args: argparse.Namespace) -> int:
             timeline = TimelineRequest(args.window, args.stride, args.timeline_out, args.annotate)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    if args.shard:
+        args.json, args.csv = (args.shard.path(p) if p not in (None, "-") else p for p in (args.json, args.csv))
     predictor = _load_predictor(args)
-    records = predict_records(args.videos, predictor, timeline,
+    records = predict_records(args.videos, predictor, timeline, shard=args.shard,
                               log=lambda line: print(f"emovid predict: {line}", file=sys.stderr))
     names = predictor.spec.class_names
     if args.json:
@@ -430,35 +520,70 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--group", metavar="COLUMN", help="also give accuracy per value of this column of TABLE")
     p.add_argument("--out", type=Path, default=Path("score"), help="output folder (default ./score)")
     _add_predictor_options(p)
+    _add_data_filters(p, data=False, dataset_help="read VIDEO (one folder, zip or manifest) with this dataset adapter "
+                      "(auto: detect it): labels and subjects from it, accuracy per subject")
     p.set_defaults(run=_run_score)
 
 
 def _run_score(args: argparse.Namespace) -> int:
     from emovid.labels import LabelError, read_label_table
     from emovid.predict import find_videos
-    from emovid.score import score_videos, write_score_outputs
+    from emovid.score import score_videos
 
+    if args.dataset:
+        if len(args.videos) != 1 or args.labels:
+            raise CliError("--dataset reads one collection (a folder, zip or manifest), without --labels")
+        return _score_dataset(args, Path(args.videos[0]), args.out, args.group or "subject")
     try:
         table = read_label_table(args.labels) if args.labels else None
     except LabelError as exc:
         raise CliError(str(exc)) from None
     if args.group and table is None:
-        raise CliError("--group needs --labels TABLE")
+        raise CliError("--group needs --labels TABLE or --dataset")
     predictor = _load_predictor(args)
     videos, missing = find_videos(args.videos)
     for failure in missing:
         print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
     report = score_videos(videos, predictor, table, args.group)
+    return _print_score(report, predictor, args.out, args.group) or (1 if missing else 0)
+
+
+def _score_dataset(args: argparse.Namespace, data: Path, out: Path | None, group: str, predictor=None) -> int:
+    """Score a predictor on a collection read by its adapter (``emovid score --dataset``, ``evaluate --data``)."""
+    from emovid.score import score_dataset
+
+    predictor = predictor or _load_predictor(args)
+    try:
+        report, index = score_dataset(data, predictor, args.dataset or "auto", group, **_adapter_options(args))
+    except (ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"{len(index.entries)} {index.dataset} videos in {data}"
+          + (f"; format detected: {index.detected}" if index.detected else ""))
+    for reject in index.rejects:
+        print(f"emovid {args.command}: skipped {reject.file}: {reject.reason}", file=sys.stderr)
+    if index.note:
+        print(f"note: {index.note}", file=sys.stderr)
+    return _print_score(report, predictor, out or Path(f"score-{index.dataset}"), group)
+
+
+def _print_score(report, predictor, out: Path, group: str | None) -> int:
+    """Write the score files, print the summary; 1 when a video failed."""
+    from emovid.score import write_score_outputs
+
     for failure in report.failures:
         print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
-    written = write_score_outputs(report, predictor.spec.class_names, args.out, predictor.spec.model_args["name"])
+    written = write_score_outputs(report, predictor.spec.class_names, out, predictor.spec.model_args["name"])
     m = report.metrics
     print(f"{predictor.spec.model_args['name']} on {m['num_samples']} labelled clips: accuracy {m['accuracy']:.1%}, "
           f"balanced accuracy {m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.3f}"
           + (f", faces found {m['faces_found']}" if m["faces_found"] else ""))
     print("recall: " + ", ".join(f"{c} {r:.0%}" for c, r in m["per_class_recall"].items()))
-    for group, accuracy in m.get(f"accuracy_by_{args.group}", {}).items():
-        print(f"  {args.group} {group}: {accuracy:.1%}")
+    for value, accuracy in m.get(f"accuracy_by_{group}", {}).items():
+        print(f"  {group} {value}: {accuracy:.1%}")
+    classes = m["classes"]
+    if classes["model_only"]:
+        print(f"the model's {', '.join(classes['model_only'])} are not classes of this data: predicting one is "
+              f"counted as a mistake")
     if report.unscorable:
         labels = sorted({u["label"] for u in report.unscorable})
         print(f"left out: {len(report.unscorable)} clips labelled {', '.join(labels)}, which this model cannot "
@@ -466,7 +591,7 @@ def _run_score(args: argparse.Namespace) -> int:
     if report.unlabelled:
         print(f"left out: {len(report.unlabelled)} videos without a label")
     print("wrote " + ", ".join(map(str, written)))
-    return 1 if report.failures or missing else 0
+    return 1 if report.failures else 0
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:

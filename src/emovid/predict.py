@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from emovid.checkpoint import InferenceSpec, load_checkpoint
+from emovid.data.shard import Shard
 from emovid.data.source import VIDEO_SUFFIXES, Reject, VideoSource, iter_sources
 from emovid.data.video import (
     Clip,
@@ -178,11 +179,12 @@ class Prediction:
     meta: dict
 
 
-def find_videos(inputs: Sequence[str]) -> tuple[list[VideoSource], list[Failure]]:
+def find_videos(inputs: Sequence[str], shard: Shard | None = None) -> tuple[list[VideoSource], list[Failure]]:
     """Expand files, folders and zips (searched for videos, see :func:`iter_sources`) and globs, keeping order.
 
     A file is taken whatever its suffix (decoding says whether it is a video); inputs that match nothing come
-    back as failures. A glob that reaches a file twice (through a symbolic link loop, say) lists it once.
+    back as failures. A glob that reaches a file twice (through a symbolic link loop, say) lists it once. With
+    ``shard``, only that shard's videos and failures, sorted (see :class:`~emovid.data.shard.Shard`).
     """
     videos: list[VideoSource] = []
     failures: list[Failure] = []
@@ -210,6 +212,8 @@ def find_videos(inputs: Sequence[str]) -> tuple[list[VideoSource], list[Failure]
                 failures.append(Failure(text, "no such file or folder" if glob.escape(text) == text else
                                         "the pattern matches no file"))
         videos.extend(found)
+    if shard is not None:
+        return shard.select(videos, key=str), shard.select(failures, key=lambda f: f.source)
     return videos, failures
 
 
@@ -453,15 +457,15 @@ class TimelineRequest:
 
 
 def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: TimelineRequest | None = None,
-                    log: Callable[[str], None] = _silent) -> list[dict]:
+                    shard: Shard | None = None, log: Callable[[str], None] = _silent) -> list[dict]:
     """Videos (files, folders, zips, globs) to JSON-ready records, one per video, in input order.
 
     A video that fails gives a record with ``error`` (and a line to ``log``); the others go on. With a
     ``timeline``, each record holds its ``windows`` and its prediction is their mean, and the asked-for
-    timeline files are written.
+    timeline files are written. With a ``shard``, only that shard of the sorted videos is run.
     """
     names = predictor.spec.class_names
-    videos, failures = find_videos(inputs)
+    videos, failures = find_videos(inputs, shard)
     records = [_failure_record(f, names, log) for f in failures]
     if timeline is None:
         records += [_failure_record(r, names, log) if isinstance(r, Failure) else prediction_record(r, names)

@@ -1,8 +1,10 @@
 """Score any predictor on labelled videos: accuracy, balanced accuracy, per-class recall, confusions, per clip.
 
-Labels come from a CSV/TSV table or from dataset file names (see :mod:`emovid.labels`). Class sets meet by
+Labels come from a CSV/TSV table, from dataset file names (:func:`emovid.datasets.label_from_name`), or from a
+dataset adapter's index (:func:`score_dataset`: any collection emovid reads, with subjects). Class sets meet by
 name: a clip whose label the predictor cannot output (``calm`` for a FER2013 model, ``contempt`` for most)
-is listed as unscorable and left out of every figure, never counted as a mistake.
+is listed as unscorable and left out of every figure, never counted as a mistake; the classes on either side
+only are named in ``metrics["classes"]``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from emovid.data.atomic import write_bytes_atomic, write_json_atomic
+from emovid.data.entry import DatasetIndex
 from emovid.data.source import VideoSource
-from emovid.labels import canonical_emotion, label_from_name
+from emovid.datasets import index_dataset, label_from_name
+from emovid.labels import canonical_emotion
 from emovid.metrics import accuracy_by_group, confusion_matrix, summarize
 from emovid.predict import Failure, Predictor, predict_videos
 
@@ -50,12 +54,39 @@ def labels_for(videos: Iterable[VideoSource], table: dict[str, dict[str, str]] |
     return found
 
 
+def index_labels(index: DatasetIndex) -> tuple[list[VideoSource], dict[str, dict[str, str]]]:
+    """The videos of a dataset index and their label rows by ``str(video)``: label, subject and metadata."""
+    rows = {str(e.source): {**{k: str(v) for k, v in e.meta.items()}, "label": e.label, "subject": e.subject}
+            for e in index.entries}
+    return [e.source for e in index.entries], rows
+
+
+def class_meeting(model: Sequence[str], data: Sequence[str]) -> dict[str, list[str]]:
+    """How a model's classes and a dataset's meet by name: shared, the model's only (predicting one is a mistake on
+    this data) and the data's only (clips the model cannot get right, left out)."""
+    return {"model": list(model), "data": list(data), "shared": [c for c in data if c in model],
+            "model_only": [c for c in model if c not in data], "data_only": [c for c in data if c not in model]}
+
+
+def score_dataset(data: str | Path, predictor: Predictor, dataset: str = "auto", group_column: str | None = "subject",
+                  batch_size: int | None = None, **options) -> tuple[ScoreReport, DatasetIndex]:
+    """Score a predictor on a whole collection read by a dataset adapter (cross-dataset evaluation: a RAVDESS model
+    on CREMA-D, say); ``options`` are the adapter's. Accuracy per subject by default."""
+    index = index_dataset(data, dataset, **options)
+    videos, labelled = index_labels(index)
+    report = score_videos(videos, predictor, group_column=group_column, batch_size=batch_size, labelled=labelled,
+                          data_classes=index.classes)
+    return report, index
+
+
 def score_videos(
     videos: Sequence[VideoSource],
     predictor: Predictor,
     table: dict[str, dict[str, str]] | None = None,
     group_column: str | None = None,
     batch_size: int | None = None,
+    labelled: dict[str, dict[str, str]] | None = None,
+    data_classes: Sequence[str] | None = None,
 ) -> ScoreReport:
     """Predict every labelled video once and score the predictions against the labels.
 
@@ -65,9 +96,12 @@ def score_videos(
         table: labels by file name (:func:`emovid.labels.read_label_table`); None reads dataset file names.
         group_column: a column of ``table`` (say ``dataset``) to give accuracy per group as well.
         batch_size: clips per model call (default: the predictor's options).
+        labelled: label rows by ``str(video)`` (see :func:`index_labels`), instead of ``table``.
+        data_classes: the data's class set, in order (default: the labels found).
     """
     names = tuple(canonical_emotion(c) or c for c in predictor.spec.class_names)
-    labelled = labels_for(videos, table)
+    if labelled is None:
+        labelled = labels_for(videos, table)
     report = ScoreReport(metrics={}, rows=[], unlabelled=[str(v) for v in videos if str(v) not in labelled])
     runnable = []
     for video in videos:
@@ -100,6 +134,9 @@ def score_videos(
     metrics["faces_found"] = f"{sum(faces)}/{len(faces)}" if faces else None
     if group_column:
         metrics["accuracy_by_" + group_column] = accuracy_by_group(truth, predicted, groups)
+    found = {row["label"] for row in labelled.values()}
+    data = list(data_classes) if data_classes is not None else [c for c in (*names, *sorted(found)) if c in found]
+    metrics["classes"] = class_meeting(names, list(dict.fromkeys(data)))
     metrics["unscorable"] = report.unscorable
     metrics["unlabelled"] = len(report.unlabelled)
     metrics["failed"] = [{"file": f.source, "error": f.reason} for f in report.failures]

@@ -48,9 +48,15 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def remove_stale_temporaries(folder: Path) -> int:
-    """Delete temporaries left by interrupted writers; returns how many."""
+def remove_stale_temporaries(folder: Path, owned: Callable[[str], bool] | None = None) -> int:
+    """Delete temporaries left by interrupted writers; returns how many.
+
+    ``owned``, given a temporary's target file name, says whether it is this writer's to delete: writers that
+    share a folder (shards of one cache) must leave each other's files in progress alone.
+    """
     stale = list(folder.glob(f".*{TMP_SUFFIX}")) if folder.is_dir() else []
+    if owned is not None:
+        stale = [p for p in stale if owned(p.name[1:].rsplit(".", 2)[0])]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)

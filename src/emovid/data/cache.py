@@ -7,6 +7,9 @@ Layout of a cache folder::
     clips/KEY.json    the clip's metadata, written last: its presence marks the clip complete
     manifest.jsonl    every complete clip's metadata, written at the end of a run
     rejects.jsonl     the videos that could not be used, with a one-line reason
+    manifest.shard-K-of-N.jsonl, rejects.shard-K-of-N.jsonl
+                      the same for shard K of N (``prepare(..., shard=)``), read as one manifest once all N
+                      are there; :func:`merge_shards` joins them into the two files above
 
 Every file is written atomically, so a run killed at any point resumes where it stopped and never
 reads back a half-written clip.
@@ -26,7 +29,6 @@ import numpy as np
 from tqdm import tqdm
 
 from emovid.data.atomic import (
-    read_jsonl,
     remove_stale_temporaries,
     write_atomic,
     write_bytes_atomic,
@@ -34,6 +36,7 @@ from emovid.data.atomic import (
     write_jsonl_atomic,
 )
 from emovid.data.entry import DatasetIndex, Entry
+from emovid.data.shard import Shard, ShardError, merge_files, read_merged_jsonl, shard_files
 from emovid.data.source import Reject
 from emovid.data.video import CROP_MODES, Resize, failure_reason, read_clip
 
@@ -149,11 +152,15 @@ def prepare(
     *,
     workers: int = 2,
     progress: bool = True,
+    shard: Shard | None = None,
 ) -> PrepareReport:
     """Preprocess the videos of an index (see :mod:`emovid.datasets`) into a clip cache, resuming any earlier
     interrupted run.
 
-    Unreadable videos and the index's rejects go into ``rejects.jsonl``; the run goes on without them.
+    Unreadable videos and the index's rejects go into ``rejects.jsonl``; the run goes on without them. With
+    ``shard``, only that shard's entries (and index rejects) are done, and the lists go to the shard's own
+    ``manifest.shard-K-of-N.jsonl`` and ``rejects.shard-K-of-N.jsonl``, so shards may run at once into one
+    folder (on machines sharing it) and each resumes on its own.
 
     Raises:
         CacheError: ``out`` holds a cache made with other settings or from other data.
@@ -171,12 +178,19 @@ def prepare(
     clips_dir = out / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
     _check_or_write_settings(out, record)
-    remove_stale_temporaries(clips_dir)
 
-    report = PrepareReport(rejects=list(index.rejects))
+    entries, index_rejects = index.entries, index.rejects
+    if shard is not None:
+        entries = shard.select(entries, key=lambda e: e.key)
+        index_rejects = shard.select(index_rejects, key=lambda r: r.file)
+        keys = {e.key for e in entries}  # other shards may be writing beside us: clear only our own leftovers
+        remove_stale_temporaries(clips_dir, owned=lambda name: name.rsplit(".", 1)[0] in keys)
+    else:
+        remove_stale_temporaries(clips_dir)
+    report = PrepareReport(rejects=list(index_rejects))
     metas: dict[str, dict] = {}
     todo = []
-    for entry in index.entries:
+    for entry in entries:
         meta_path = clips_dir / f"{entry.key}.json"
         if meta_path.exists() and _clip_path(clips_dir, entry.key, settings.storage).exists():
             metas[entry.key] = json.loads(meta_path.read_text())
@@ -194,8 +208,14 @@ def prepare(
                 report.written += 1
             bar.update()
 
-    write_jsonl_atomic(out / "manifest.jsonl", (metas[k] for k in sorted(metas)))
-    write_jsonl_atomic(out / "rejects.jsonl", (asdict(r) for r in report.rejects))
+    manifest, rejects = out / "manifest.jsonl", out / "rejects.jsonl"
+    if shard is not None:
+        manifest, rejects = shard.path(manifest), shard.path(rejects)
+    else:  # a whole run supersedes any shards' lists
+        for stale in [*out.glob("manifest.shard-*.jsonl"), *out.glob("rejects.shard-*.jsonl")]:
+            stale.unlink()
+    write_jsonl_atomic(manifest, (metas[k] for k in sorted(metas)))
+    write_jsonl_atomic(rejects, (asdict(r) for r in report.rejects))
     report.seconds = time.perf_counter() - start
     return report
 
@@ -226,7 +246,11 @@ class ClipCache:
         root = Path(root)
         if not (root / "cache.json").exists():
             raise CacheError(f"{root}: not a clip cache (no cache.json); make one with `emovid prepare`")
-        if not (root / "manifest.jsonl").exists():
+        try:
+            sharded = bool(shard_files(root / "manifest.jsonl"))
+        except ShardError as exc:
+            raise CacheError(f"{exc}; run it (`emovid prepare ... --shard K/N`) to finish the cache") from None
+        if not sharded and not (root / "manifest.jsonl").exists():
             raise CacheError(f"{root}: prepare did not finish; run the same `emovid prepare` again to resume")
         record = json.loads((root / "cache.json").read_text())
         version = record["settings"].get("version")
@@ -235,8 +259,9 @@ class ClipCache:
                 f"{root}: cache format {version} is not this emovid's {CACHE_FORMAT_VERSION}; prepare it again"
             )
         splits = {name: tuple(subjects) for name, subjects in record["splits"].items()}
-        return cls(root, PrepareSettings.from_dict(record["settings"]), read_jsonl(root / "manifest.jsonl"),
-                   record["dataset"], tuple(record["classes"]), splits)
+        entries = read_merged_jsonl(root / "manifest.jsonl", "key")  # the shards' lists while there are any
+        return cls(root, PrepareSettings.from_dict(record["settings"]), entries, record["dataset"],
+                   tuple(record["classes"]), splits)
 
     def clip_path(self, key: str) -> Path:
         return _clip_path(self.root / "clips", key, self.settings.storage)
@@ -257,6 +282,24 @@ class ClipCache:
                 f"at {size or have_size}x{size or have_size} were asked for; run `emovid prepare --frames {frames} "
                 f"--size {size or have_size}` into another folder"
             )
+
+
+def merge_shards(root: str | Path) -> tuple[int, int]:
+    """Join the shards' ``manifest.shard-K-of-N.jsonl`` and ``rejects...`` into ``manifest.jsonl`` and
+    ``rejects.jsonl`` (the files one whole run writes) and delete them; returns (clips, rejects).
+
+    Raises:
+        CacheError: not a cache, no shard lists, or a shard that has not finished.
+    """
+    root = Path(root)
+    if not (root / "cache.json").exists():
+        raise CacheError(f"{root}: not a clip cache (no cache.json)")
+    try:
+        clips = merge_files(root / "manifest.jsonl", sort_key="key")
+        rejects = merge_files(root / "rejects.jsonl", sort_key="file")
+    except ShardError as exc:
+        raise CacheError(str(exc)) from None
+    return clips, rejects
 
 
 def cpu_workers() -> int:

@@ -42,6 +42,7 @@ class DatasetIndex:
         rejects: files found but not usable, each with its reason.
         splits: the default subject-independent split, split name -> subjects.
         note: something a user must know about the split (say, no subjects were given).
+        detected: how the format was detected, when it was (``cremad (7442 of the first 2000 ...)``).
     """
 
     dataset: str
@@ -52,6 +53,7 @@ class DatasetIndex:
     rejects: list[Reject] = field(default_factory=list)
     splits: dict[str, tuple[str, ...]] = field(default_factory=dict)
     note: str | None = None
+    detected: str | None = None
 
     @property
     def subjects(self) -> tuple[str, ...]:

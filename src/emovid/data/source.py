@@ -68,7 +68,7 @@ def iter_sources(root: Path, rejects: list[Reject]) -> Iterable[VideoSource]:
         yield VideoSource(root)
         return
     if root.is_dir():
-        for path in sorted(root.rglob("*")):
+        for path in sorted(root.rglob("*"), key=lambda p: p.parts):  # Path order, without Path.__lt__'s cost
             if path.is_file() and is_video(path.name):
                 yield VideoSource(path)
             elif path.is_file() and path.suffix.lower() == ".zip":

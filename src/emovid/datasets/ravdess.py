@@ -129,6 +129,19 @@ class RavdessName:
         }
 
 
+_SEARCH = re.compile(r"(?<![0-9])(\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})(?![0-9])")
+
+
+def label_of(name: str) -> str | None:
+    """emovid's emotion name for a file name holding a valid RAVDESS name (anywhere in it), else None."""
+    for match in _SEARCH.finditer(Path(name).name):
+        try:
+            return RavdessName.parse(match[1]).emotion_name
+        except RavdessNameError:
+            continue
+    return None
+
+
 def entry_of(source: VideoSource, name: RavdessName) -> Entry:
     """The generic entry of a RAVDESS video: its stem as key, the actor as subject, the fields as metadata."""
     meta = {k: v for k, v in name.as_dict().items() if k not in ("emotion", "label", "emotion_name")}

@@ -49,6 +49,25 @@ def encode_video(frames: np.ndarray, fps: float) -> bytes:
     return buffer.getvalue()
 
 
+def encode_flv(frames: np.ndarray, fps: float) -> bytes:
+    """A video-only FLV of ``frames`` (T, H, W, 3) uint8 BGR with FLV1 (Sorenson H.263) video, like CREMA-D's
+    files but for the codec: theirs is VP6, which FFmpeg can decode but not encode. Like CREMA-D's, the file has
+    no keyframe index, so readers cannot seek in it."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="flv") as container:
+        stream = container.add_stream("flv", rate=_rate(fps))
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.thread_count = 1
+        stream.codec_context.bit_rate = 400_000
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
 def add_audio(video_mp4: bytes, audio: np.ndarray) -> bytes:
     """The MP4 ``video_mp4`` with an AAC mono track of ``audio`` (samples,) float32 at AUDIO_RATE added."""
     buffer = io.BytesIO()
@@ -72,13 +91,15 @@ def add_audio(video_mp4: bytes, audio: np.ndarray) -> bytes:
 
 
 def is_complete(file: Path | BinaryIO, width: int, height: int, num_frames: int, with_audio: bool) -> bool:
-    """Whether an MP4 opens with the expected size, frame count and audio (truncation loses the index)."""
+    """Whether a video opens with the expected size, frame count and audio (truncation loses an MP4's index; an
+    FLV, which records no frame count, has its packets counted)."""
     try:
         with av.open(file) as container:
             videos, audios = container.streams.video, container.streams.audio
             if len(videos) != 1 or len(audios) != int(with_audio):
                 return False
             v = videos[0]
-            return (v.width, v.height, v.frames) == (width, height, num_frames)
+            frames = v.frames or sum(1 for p in container.demux(v) if p.size)
+            return (v.width, v.height, frames) == (width, height, num_frames)
     except (av.FFmpegError, OSError, ValueError):
         return False

@@ -1,5 +1,8 @@
 """Write a synthetic RAVDESS-format speech set: the official names and layout, with ground truth beside it.
 
+With ``SynthConfig.naming`` the same performances get CREMA-D, MEAD or folder-per-class names instead
+(:mod:`emovid.synthetic.naming`).
+
 Each actor gets 60 performances (8 emotions; normal and strong intensity except neutral; 2 statements;
 2 repetitions), each written as a full-AV file (modality 01, with audio) and a video-only file (02) of the
 same recording, in ``OUT/Actor_XX/`` or in official-style ``OUT/Video_Speech_Actor_XX.zip`` archives.
@@ -30,7 +33,8 @@ from emovid.data.atomic import remove_stale_temporaries, write_atomic, write_byt
 from emovid.datasets.ravdess import EMOTIONS, INTENSITIES, NUM_ACTORS, STATEMENTS, RavdessName
 from emovid.datasets.splits import parse_subjects
 from emovid.synthetic.clip import ClipFormat, ClipPlan
-from emovid.synthetic.encode import add_audio, encode_video, is_complete
+from emovid.synthetic.encode import add_audio, encode_flv, encode_video, is_complete
+from emovid.synthetic.naming import check_naming, expresses, label, relative_path
 
 META_NAME = "synth_meta.jsonl"
 SYNTH_VERSION = 1  # bump when the same config would render different pixels
@@ -60,6 +64,7 @@ class SynthConfig:
     intensities: tuple[int, ...] = tuple(INTENSITIES)
     modalities: tuple[int, ...] = (1, 2)
     limit: int | None = None  # at most this many performances per actor, spread over the emotions
+    naming: str = "ravdess"  # or cremad, mead, folder: see emovid.synthetic.naming
 
     def __post_init__(self) -> None:
         checks = {
@@ -81,6 +86,7 @@ class SynthConfig:
             )
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        check_naming(self.naming)
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 or None, got {self.limit}")
 
@@ -124,10 +130,13 @@ def performances(config: SynthConfig) -> list[tuple[RavdessName, ...]]:
             for inten in config.intensities
             for emo in config.emotions
             if not (emo == 1 and inten == 2)  # RAVDESS has no strong neutral
+            and expresses(config.naming, emo)
         ]
+        # Other datasets have no modality: one video-only file per performance.
+        modalities = config.modalities if config.naming == "ravdess" else (2,)
         for rep, st, inten, emo in takes[: config.limit]:
             result.append(
-                tuple(RavdessName(m, _SPEECH, emo, inten, st, rep, actor) for m in config.modalities)
+                tuple(RavdessName(m, _SPEECH, emo, inten, st, rep, actor) for m in modalities)
             )
     return result
 
@@ -150,16 +159,16 @@ def _member(name: RavdessName) -> str:
     return f"{actor_folder(name.actor)}/{name.filename()}"
 
 
-def file_key(name: RavdessName, zip_archives: bool) -> str:
+def file_key(name: RavdessName, zip_archives: bool, naming: str = "ravdess") -> str:
     """How ``synth_meta.jsonl`` names a file: a path relative to OUT, or ``archive.zip:member``."""
-    return f"{actor_archive(name.actor)}:{_member(name)}" if zip_archives else _member(name)
+    return f"{actor_archive(name.actor)}:{_member(name)}" if zip_archives else relative_path(name, naming)
 
 
 @dataclass(frozen=True)
 class _Job:
     take: tuple[RavdessName, ...]
     config: SynthConfig
-    folder: Path | None  # write the files here; None: return their bytes (zip layout)
+    out: Path | None  # write the files below here; None: return their bytes (zip layout)
     render: bool  # in zip layout, False when the actor's archive is already complete
 
 
@@ -176,22 +185,27 @@ def _run(job: _Job) -> _Done:
     config = job.config
     plan = ClipPlan.build(config.seed, job.take[0], config.clip_format)
     done = _Done(job.take, plan.boxes())
-    if job.folder is None:
+    if job.out is None:
         missing = list(job.take) if job.render else []
     else:
         fmt = config.width, config.height, config.num_frames
-        missing = [n for n in job.take if not is_complete(job.folder / n.filename(), *fmt, n.modality == 1)]
+        missing = [n for n in job.take if not is_complete(_path(job.out, n, config), *fmt, n.modality == 1)]
     if not missing:
         return done
-    video = encode_video(plan.frames(), config.fps)
+    encode = encode_flv if config.naming == "cremad" else encode_video
+    video = encode(plan.frames(), config.fps)
     for name in missing:
         data = add_audio(video, plan.audio()) if name.modality == 1 else video
-        if job.folder is None:
+        if job.out is None:
             done.data[name] = data
         else:
-            write_bytes_atomic(job.folder / name.filename(), data)
+            write_bytes_atomic(_path(job.out, name, config), data)
         done.written.append(name)
     return done
+
+
+def _path(out: Path, name: RavdessName, config: SynthConfig) -> Path:
+    return out / relative_path(name, config.naming)
 
 
 def _zip_complete(path: Path, members: list[str], config: SynthConfig) -> bool:
@@ -220,7 +234,8 @@ def _write_zip(path: Path, files: dict[RavdessName, bytes]) -> None:
 
 def _record(name: RavdessName, config: SynthConfig, boxes: np.ndarray, zip_archives: bool) -> dict[str, Any]:
     return {
-        "file": file_key(name, zip_archives),
+        "file": file_key(name, zip_archives, config.naming),
+        "label": label(name, config.naming),
         "stem": name.stem,
         "modality": name.modality,
         "emotion": name.emotion,
@@ -238,6 +253,7 @@ def _settings(config: SynthConfig) -> dict[str, Any]:
     """What makes the same file name hold different pixels; every record carries it."""
     return {
         "synth_version": SYNTH_VERSION,
+        "naming": config.naming,
         "seed": config.seed,
         "width": config.width,
         "height": config.height,
@@ -276,7 +292,7 @@ def _earlier_records(out: Path, config: SynthConfig) -> dict[str, dict[str, Any]
     for record in read_meta(out):
         if not _exists(out, record["file"], archives):
             continue
-        found = {k: record.get(k) for k in wanted}
+        found = {k: record.get(k, "ravdess" if k == "naming" else None) for k in wanted}  # older sets: RAVDESS
         if found != wanted:
             raise ValueError(
                 f"{out} holds a synthetic set made with {found}, not {wanted}; use another folder"
@@ -301,10 +317,11 @@ def _plan_jobs(out: Path, config: SynthConfig, zip_archives: bool) -> tuple[list
             members.setdefault(take[0].actor, []).extend(_member(n) for n in take)
         rebuild = {a for a, m in members.items() if not _zip_complete(out / actor_archive(a), m, config)}
         return [_Job(t, config, None, t[0].actor in rebuild) for t in takes], rebuild
-    for actor in config.actors:
-        (out / actor_folder(actor)).mkdir(exist_ok=True)
-        remove_stale_temporaries(out / actor_folder(actor))
-    return [_Job(t, config, out / actor_folder(t[0].actor), True) for t in takes], set()
+    folders = {_path(out, name, config).parent for take in takes for name in take}
+    for folder in sorted(folders):
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(folder)
+    return [_Job(t, config, out, True) for t in takes], set()
 
 
 class _ArchiveBuilder:
@@ -367,6 +384,8 @@ def generate_dataset(
         Counts of written and skipped files and the wall time. ``synth_meta.jsonl`` is rewritten even if the
         run fails half-way, so it always describes the files on disk.
     """
+    if zip_archives and config.naming != "ravdess":
+        raise ValueError(f"zip archives are RAVDESS's layout; the {config.naming} naming writes folders")
     start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -377,7 +396,8 @@ def generate_dataset(
     bar = tqdm(total=sum(len(j.take) for j in jobs), unit="file", desc="synth", disable=not progress)
     try:
         for done in _results(jobs, workers):
-            new = {file_key(n, zip_archives): _record(n, config, done.boxes, zip_archives) for n in done.take}
+            new = {file_key(n, zip_archives, config.naming): _record(n, config, done.boxes, zip_archives)
+                   for n in done.take}
             if zip_archives:
                 archives.add(done, new, records)
             else:
