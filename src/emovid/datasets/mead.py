@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from emovid.data.entry import DatasetIndex, Entry
+from emovid.data.entry import DatasetIndex, Entry, MetaValue
 from emovid.data.source import VideoSource
 from emovid.datasets.common import DatasetNameError, collect, path_text
 from emovid.datasets.splits import proportional_split
@@ -116,7 +116,7 @@ def scan(root: str | Path, views: Sequence[str] = ("front",)) -> DatasetIndex:
         name = MeadName.parse(path_text(source))
         if name.view not in chosen:
             return None
-        meta = {"view": name.view, "level": name.level, "clip": name.clip}
+        meta: dict[str, MetaValue] = {"view": name.view, "level": name.level, "clip": name.clip}
         return Entry(source, name.stem, name.emotion_name, name.actor, meta)
 
     collect(index, root, entry_of)
