@@ -75,3 +75,24 @@ def test_shared_geometry_holds_every_member():
     for g in members:
         x0, y0, x1, y1 = g.within(outer)
         assert -1e-9 <= x0 and -1e-9 <= y0 and x1 <= 1 + 1e-9 and y1 <= 1 + 1e-9
+
+
+def test_a_members_training_prior_is_divided_out():
+    prior = [4.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]  # a member trained on a set where angry was 4x as frequent
+    leaning = Fixed(FER_ORDER, [0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], FaceGeometry(scale=1.0))  # exactly that prior
+    other = Fixed(FER_ORDER, [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], FaceGeometry(scale=1.0))  # happy, no prior known
+    model = ZeroShotEnsemble([leaning, other], leaning.geometry, priors=[prior, None], pooling="mean")
+    probs = model(torch.rand(2, 3, 3, 16, 16)).softmax(-1)
+    expected = torch.full((7,), 0.5 / 7)  # the leaning member's answer becomes uniform: it saw nothing in the face
+    expected[FER_ORDER.index("happy")] += 0.5
+    assert torch.allclose(probs, expected.expand(2, -1), atol=1e-6)
+    assert torch.allclose(probs.sum(-1), torch.ones(2))
+
+
+def test_balanced_zero_shot_divides_fer2013s_published_prior_only():
+    from emovid.zero_shot import BALANCED, ENSEMBLE, FER2013_COUNTS, ZERO_SHOT_MODELS, encoders
+
+    assert ZERO_SHOT_MODELS[BALANCED] == ZERO_SHOT_MODELS[ENSEMBLE]
+    assert sum(FER2013_COUNTS) == 35887 and FER2013_COUNTS[FER_ORDER.index("disgust")] == 547
+    known = {name: e.train_counts for name, e in encoders().items()}
+    assert known == {"fer2013": FER2013_COUNTS, "faceapi": None, "facex": None}

