@@ -2,9 +2,10 @@
 
 Reads ``../shared/realfaces`` (33 clips with a basic-emotion label and one contempt clip; ``SOURCES.tsv``
 gives the labels and the dataset of each) through ``emovid score``'s library function. Prints, per zero-shot
-model: accuracy on all clips, on the trusted group (MEAD, DFEW, RAVDESS: the dataset's own label), log loss,
-faces found. Then the ensemble weights with the lowest log loss, on a 0.1 grid, for the averaged clip
-probabilities of the single encoders: the ``weight`` values in :mod:`emovid.zero_shot` come from here.
+model (the ensemble, ``balanced-zero-shot``, each encoder alone): accuracy on all clips, on the trusted group
+(MEAD, DFEW, RAVDESS: the dataset's own label), log loss, faces found. Then the ensemble weights with the
+lowest log loss, on a 0.1 grid, for the averaged clip probabilities of the single encoders: the ``weight``
+values in :mod:`emovid.zero_shot` come from here.
 
     python benchmarks/bench_realfaces.py [--realfaces ../shared/realfaces] [--frames 16]
 """
