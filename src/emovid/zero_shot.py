@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from emovid.checkpoint import InferenceSpec
 from emovid.faces.geometry import FaceGeometry
 from emovid.labels import canonical_emotion
+from emovid.models.expression import ExpressionEncoder
 from emovid.models.packaged import PackagedWeights
 from emovid.models.weights import PathLike
 
@@ -61,7 +62,7 @@ class Encoder:
     """
 
     name: str
-    load: Callable[[], nn.Module]
+    load: Callable[[], ExpressionEncoder]
     weights: tuple[PackagedWeights, ...]
     source: str
     weight: float = 1.0  # its share in the ensemble's average
@@ -145,17 +146,20 @@ class ZeroShotEnsemble(nn.Module):
         pooling: how frames are combined, see :func:`pool_over_time`.
     """
 
-    def __init__(self, members: Sequence[nn.Module], geometry: FaceGeometry, *, weights: Sequence[float] | None = None,
-                 every: Sequence[int] | None = None, flip: Sequence[bool] | None = None,
+    def __init__(self, members: Sequence[ExpressionEncoder], geometry: FaceGeometry, *,
+                 weights: Sequence[float] | None = None, every: Sequence[int] | None = None,
+                 flip: Sequence[bool] | None = None,
                  priors: Sequence[Sequence[float] | None] | None = None, pooling: str = "expressive") -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
         self.members = nn.ModuleList(members)
+        self.encoders = list(members)  # the same modules, typed
         self.windows = [m.geometry.within(geometry) for m in members]  # (x0, y0, x1, y1) fractions of the crop
         # Each member's output columns in FER_ORDER.
         self.orders = [[list(m.classes).index(c) for c in FER_ORDER] for m in members]
         shares = torch.tensor(list(weights or [1.0] * len(members)), dtype=torch.float32)
+        self.weights: Tensor
         self.register_buffer("weights", shares / shares.sum(), persistent=False)  # (M,)
         self.every = list(every or [1] * len(members))
         self.flip = list(flip or [True] * len(members))
@@ -165,7 +169,7 @@ class ZeroShotEnsemble(nn.Module):
 
     def member_probabilities(self, index: int, clip: Tensor) -> Tensor:
         """Member ``index``'s probabilities (B, T', 7) in :data:`FER_ORDER` for the frames it looks at."""
-        member, every = self.members[index], self.every[index]
+        member, every = self.encoders[index], self.every[index]
         frames = clip[:, every // 2 :: every]  # (B, T', 3, S, S): the middle frame of each group of ``every``
         b, t = frames.shape[:2]
         faces = _cut(frames.flatten(0, 1), self.windows[index], member.input_size)  # time folded into the batch
@@ -238,7 +242,7 @@ def zero_shot_predictor(
     return model.eval(), spec
 
 
-def _load_fer(weights_path: PathLike) -> nn.Module:
+def _load_fer(weights_path: PathLike) -> ExpressionEncoder:
     from emovid.models.fer import load_fer_expression
 
     return load_fer_expression(weights_path)

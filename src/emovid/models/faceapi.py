@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emovid.faces.geometry import FaceGeometry
+from emovid.models.expression import ExpressionEncoder
 from emovid.models.packaged import PackagedWeights
 from emovid.models.weights import PathLike, WeightsUnavailableError
 
@@ -130,7 +131,7 @@ def _read_entry(entry: dict[str, Any], data: bytes, offset: int) -> tuple[Tensor
     if end > len(data):
         raise ValueError(f"{entry['name']} runs past the end of the shards ({end} > {len(data)} bytes)")
     values = np.frombuffer(data, dtype=_TFJS_DTYPES[stored], count=count, offset=offset)
-    if stored in ("uint8", "uint16"):
+    if quantization and stored in ("uint8", "uint16"):
         # tfjs computes in float64 and stores float32 (io.decodeWeights).
         values = values * float(quantization["scale"]) + float(quantization["min"])
     return torch.from_numpy(values.astype(np.float32).reshape(shape)), end
@@ -183,7 +184,7 @@ class DenseBlock(nn.Module):
         return F.relu(out + self.conv3(F.relu(out)))
 
 
-class FaceExpressionNet(nn.Module):
+class FaceExpressionNet(ExpressionEncoder):
     """face-api.js's expression net: RGB face crops in [0, 1], (N, 3, 112, 112), to probabilities (N, 7).
 
     The crop must already be cut, squared and resized as the module docstring describes.
@@ -200,6 +201,7 @@ class FaceExpressionNet(nn.Module):
         self.dense2 = DenseBlock(64, 128)
         self.dense3 = DenseBlock(128, 256)
         self.fc = nn.Linear(256, len(self.classes))
+        self.mean_rgb: Tensor
         self.register_buffer("mean_rgb", torch.tensor(FACEAPI_MEAN_RGB).view(1, 3, 1, 1), persistent=False)
         # oneDNN's depthwise and 1x1 convolutions run about a third faster on CPU in channels-last (NHWC).
         self.to(memory_format=torch.channels_last)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emovid.faces.geometry import FaceGeometry
+from emovid.models.expression import ExpressionEncoder
 from emovid.models.packaged import PackagedWeights
 from emovid.models.weights import PathLike, WeightsUnavailableError
 
@@ -293,7 +294,7 @@ class HybridLinear(nn.Linear):
         return super().forward(_fake_quantize(x) if self.quantize_input else x)
 
 
-class FacexExpressionNet(nn.Module):
+class FacexExpressionNet(ExpressionEncoder):
     """facex's expression classifier: a Keras MobileNetV2 on a 200x200 gray face, Flatten, Dense, softmax.
 
     The head flattens the last (6, 6, 1280) feature map, so the input size is fixed. :func:`load_facex_expression`
@@ -317,6 +318,7 @@ class FacexExpressionNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.feature_size = size  # 6: the spatial side of the map the Dense layer flattens
         self.classifier = HybridLinear(_LAST_CHANNELS * size * size, len(self.classes))
+        self.gray_weights: Tensor
         self.register_buffer("gray_weights", torch.tensor(GRAY_WEIGHTS).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, faces: Tensor) -> Tensor:
@@ -332,7 +334,7 @@ class FacexExpressionNet(nn.Module):
         # The classifier's columns are in PyTorch's (C, H, W) flatten order (the loader permutes TF's (H, W, C)).
         return self.classifier(x.flatten(1)).softmax(dim=1)
 
-    def tflite_layers(self) -> list[nn.Module]:
+    def tflite_layers(self) -> list[TfConv2d | HybridLinear]:
         """The layers in the tflite file's order: each convolution, then the classifier."""
         convs = [m for m in self.features.modules() if isinstance(m, TfConv2d)]
         return [*convs, self.classifier]
@@ -389,6 +391,8 @@ def _load_graph(net: FacexExpressionNet, graph: TfliteGraph) -> None:
             weight = weight.transpose(3, 0, 1, 2)  # (1, H, W, C) -> (C, 1, H, W)
         else:
             weight = weight.transpose(0, 3, 1, 2)  # (O, H, W, I) -> (O, I, H, W)
+        if layer.bias is None:
+            raise ValueError(f"{graph.tensors[op.inputs[1]].name}: its layer has no bias")
         if weight.shape != tuple(layer.weight.shape) or bias.shape != tuple(layer.bias.shape):
             raise ValueError(f"{graph.tensors[op.inputs[1]].name}: shape {weight.shape}, expected "
                              f"{tuple(layer.weight.shape)}")
@@ -402,7 +406,8 @@ def _load_graph(net: FacexExpressionNet, graph: TfliteGraph) -> None:
         raise ValueError(f"{adds} ADD ops and last op {graph.operators[-1].op}, expected {residuals} and SOFTMAX")
 
 
-def _check_op(op: TfliteOperator, layer: nn.Module, graph: TfliteGraph, produced_by: dict[int, TfliteOperator]) -> None:
+def _check_op(op: TfliteOperator, layer: TfConv2d | HybridLinear, graph: TfliteGraph,
+              produced_by: dict[int, TfliteOperator]) -> None:
     """Kind, stride, activation and padding of one op against its layer; raises ValueError on a mismatch."""
     name = graph.tensors[op.inputs[1]].name
     if isinstance(layer, HybridLinear):

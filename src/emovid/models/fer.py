@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from emovid.faces.geometry import FaceGeometry
 from emovid.models.cnn_lstm import CnnLstm
+from emovid.models.expression import ExpressionEncoder
 from emovid.models.late_fusion import LateFusion
 from emovid.models.packaged import PackagedWeights
 from emovid.models.registry import register_model
@@ -243,7 +244,7 @@ def _load_layer(layer: dict[str, Any], target: Any, tensors: dict[str, Tensor], 
     elif cls == "BatchNormalization":
         check(math.isclose(cfg["epsilon"], target.eps), f"epsilon {cfg['epsilon']} != {target.eps}")
         check(cfg["center"] and cfg["scale"], "BatchNorm without centre or scale")
-        pairs = [("gamma", target.weight), ("beta", target.bias), ("moving_mean", target.running_mean),
+        pairs: list[tuple] = [("gamma", target.weight), ("beta", target.bias), ("moving_mean", target.running_mean),
                  ("moving_variance", target.running_var)]
         return _copy(pairs, tensors, check)
     elif cls == "Conv2D":
@@ -352,7 +353,7 @@ def fer_mini_xception(*, pretrained: bool = True, weights_path: PathLike | None 
     return net
 
 
-class FerExpressionNet(nn.Module):
+class FerExpressionNet(ExpressionEncoder):
     """The FER2013 mini-Xception as a zero-shot expression encoder: face crops to FER2013 probabilities.
 
     ``forward`` takes float RGB faces (N, 3, 64, 64) in [0, 1], cut as :data:`FER_GEOMETRY` says, and returns
