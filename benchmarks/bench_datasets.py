@@ -29,18 +29,6 @@ from emovid.datasets import cremad, index_dataset
 from emovid.synthetic import SynthConfig, generate_dataset
 
 
-def corpus_names(count: int) -> list[str]:
-    """The first ``count`` names of CREMA-D's pattern (82 per actor; the real corpus misses a few: 7,442)."""
-    sentences = [s for s in cremad.SENTENCES if s != "IEO"]
-    names = []
-    for actor in cremad.ACTORS:
-        for code in cremad.EMOTION_CODES:
-            levels = ["XX"] if code == "NEU" else ["LO", "MD", "HI"]
-            names += [f"{actor}_IEO_{code}_{lv}.flv" for lv in levels]
-            names += [f"{actor}_{s}_{code}_XX.flv" for s in sentences]
-    return names[:count]
-
-
 def bare_listing(root: Path) -> int:
     return sum(1 for p in root.rglob("*") if p.is_file() and is_video(p.name))
 
@@ -60,7 +48,7 @@ def bench_index(files: int, repeat: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "VideoFlash"
         root.mkdir()
-        for name in corpus_names(files):
+        for name in cremad.corpus_names()[:files]:
             (root / name).touch()
         t_list, listed = best_of(repeat, lambda: bare_listing(root))
         t_index, index = best_of(repeat, lambda: index_dataset(root, "cremad"))

@@ -45,20 +45,8 @@ def test_malformed_names_are_not_guessed(name, reason):
     assert cremad.label_of(name) is None or name.endswith("_copy.flv")  # a longer name holding one still labels
 
 
-def corpus_names() -> list[str]:
-    """The whole corpus's name pattern on all 91 actors: 6 emotions x (IEO at 3 levels, 11 sentences at XX)."""
-    sentences = [s for s in cremad.SENTENCES if s != "IEO"]
-    names = []
-    for actor in cremad.ACTORS:
-        for code in cremad.EMOTION_CODES:
-            levels = ["XX"] if code == "NEU" else ["LO", "MD", "HI"]
-            names += [f"{actor}_IEO_{code}_{lv}.flv" for lv in levels]
-            names += [f"{actor}_{s}_{code}_XX.flv" for s in sentences]
-    return names
-
-
 def test_counts_per_split_and_class_and_rejects(tmp_path):
-    for name in corpus_names():  # the index reads names only: empty files do
+    for name in cremad.corpus_names():  # the index reads names only: empty files do
         (tmp_path / name).touch()
     for bad in ("1001_DFA_XYZ_XX.flv", "notes.mp4", "1092_DFA_ANG_XX.flv"):
         (tmp_path / bad).touch()

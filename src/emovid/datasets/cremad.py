@@ -80,6 +80,18 @@ class CremadName:
         return self.stem + suffix
 
 
+def corpus_names() -> list[str]:
+    """Every name of the corpus's pattern on all 91 actors, 82 each: 6 emotions x (IEO at its levels, the 11 other
+    sentences at XX). The real corpus misses a few of them (it has 7,442)."""
+    names = []
+    for actor in ACTORS:
+        for code in EMOTION_CODES:
+            levels = ["XX"] if code == "NEU" else ["LO", "MD", "HI"]
+            names += [f"{actor}_IEO_{code}_{level}.flv" for level in levels]
+            names += [f"{actor}_{s}_{code}_XX.flv" for s in SENTENCES if s != "IEO"]
+    return names
+
+
 def label_of(name: str) -> str | None:
     """emovid's emotion name for a file name holding a CREMA-D name, else None."""
     found = CremadName.find(name)

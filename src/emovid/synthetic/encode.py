@@ -35,17 +35,7 @@ def encode_video(frames: np.ndarray, fps: float) -> bytes:
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as container:
         options = {"crf": "26", "preset": "veryfast", "x264-params": "mbtree=0"}
-        stream = container.add_stream("libx264", rate=_rate(fps), options=options)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        stream.codec_context.thread_count = 1
-        for i, image in enumerate(frames):
-            # OpenCV's conversion is BT.601 limited range, what decoders assume for untagged H.264, and
-            # several times faster than swscale's.
-            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+        _encode_frames(container, container.add_stream("libx264", rate=_rate(fps), options=options), frames)
     return buffer.getvalue()
 
 
@@ -56,16 +46,23 @@ def encode_flv(frames: np.ndarray, fps: float) -> bytes:
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="flv") as container:
         stream = container.add_stream("flv", rate=_rate(fps))
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        stream.codec_context.thread_count = 1
         stream.codec_context.bit_rate = 400_000
-        for i, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+        _encode_frames(container, stream, frames)
     return buffer.getvalue()
+
+
+def _encode_frames(container: av.container.OutputContainer, stream: av.VideoStream, frames: np.ndarray) -> None:
+    """Encode (T, H, W, 3) uint8 BGR frames as yuv420p into ``stream``, one encoder thread, and flush it."""
+    stream.height, stream.width = frames.shape[1:3]
+    stream.pix_fmt = "yuv420p"
+    stream.codec_context.thread_count = 1
+    for i, image in enumerate(frames):
+        # OpenCV's conversion is BT.601 limited range, what decoders assume for untagged video, and several
+        # times faster than swscale's.
+        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        frame.pts = i
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
 
 
 def add_audio(video_mp4: bytes, audio: np.ndarray) -> bytes:
