@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from emovid.faces.detection import Face
-from emovid.faces.geometry import FaceGeometry, crop_transform, cut_face, eye_angle
+from emovid.faces.geometry import FaceGeometry, crop_transform, cut_face, eye_angle, similarity_fit
 
 
 def marked_frame() -> np.ndarray:
@@ -71,3 +72,37 @@ def test_crop_outside_the_frame_repeats_its_edge():
     crop = cut_face(frame, Face((-20.0, -20.0, 40.0, 40.0), 1.0), FaceGeometry(scale=1.0), 30)
     assert crop.min() == 200  # no black border
     assert cv2.countNonZero(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)) == 30 * 30
+
+
+TEMPLATE = ((0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.35, 0.8), (0.65, 0.8))  # a face's five points in its crop
+
+
+def test_similarity_fit_recovers_a_turn_zoom_and_shift():
+    points = np.array(TEMPLATE) * 100
+    turn = cv2.getRotationMatrix2D((30.0, 40.0), 25, 1.7)
+    turn[:, 2] += (12.0, -7.0)
+    moved = points @ turn[:, :2].T + turn[:, 2]
+    assert np.allclose(similarity_fit(points, moved), turn, atol=1e-9)
+
+
+def test_a_template_geometry_puts_the_landmarks_on_its_template():
+    # A face turned 20 degrees: the crop undoes the turn and lands each landmark on its template point.
+    turn = cv2.getRotationMatrix2D((0.0, 0.0), -20, 90.0)
+    landmarks = (np.array(TEMPLATE) @ turn[:, :2].T + (150.0, 60.0)).astype(np.float32)
+    face = Face((120.0, 60.0, 200.0, 150.0), 1.0, landmarks)
+    geometry = FaceGeometry(scale=1.3, shift_y=-0.1, align=True, template=TEMPLATE)
+    matrix = crop_transform(face, geometry, (64, 64))
+    placed = np.hstack([landmarks, np.ones((5, 1))]) @ matrix.T
+    assert np.allclose(placed, np.array(TEMPLATE) * 64, atol=1e-3)
+    # Without landmarks (Haar) the crop is the template's box equivalent.
+    boxed = crop_transform(face._replace(landmarks=None), geometry, (64, 64))
+    assert np.allclose(boxed, crop_transform(face._replace(landmarks=None), FaceGeometry(1.3, -0.1), (64, 64)))
+
+
+def test_a_template_geometry_round_trips_through_json_and_checks():
+    geometry = FaceGeometry(scale=1.24, shift_y=-0.09, align=True, template=TEMPLATE)
+    assert FaceGeometry.from_dict(json.loads(json.dumps(geometry.to_dict()))) == geometry
+    with pytest.raises(ValueError, match="5 points"):
+        FaceGeometry(template=TEMPLATE[:4])
+    with pytest.raises(ValueError, match="square"):
+        FaceGeometry(aspect=1.2, template=TEMPLATE)

@@ -95,4 +95,29 @@ def test_balanced_zero_shot_divides_fer2013s_published_prior_only():
     assert ZERO_SHOT_MODELS[BALANCED] == ZERO_SHOT_MODELS[ENSEMBLE]
     assert sum(FER2013_COUNTS) == 35887 and FER2013_COUNTS[FER_ORDER.index("disgust")] == 547
     known = {name: e.train_counts for name, e in encoders().items()}
-    assert known == {"fer2013": FER2013_COUNTS, "faceapi": None, "facex": None}
+    assert known == {"fer2013": FER2013_COUNTS, "faceapi": None, "facex": None, "rafdb": None}
+
+
+def test_a_lone_template_member_gets_its_exact_warp():
+    from emovid.models.rafdb import RAFDB_GEOMETRY
+
+    assert shared_geometry([RAFDB_GEOMETRY]) == RAFDB_GEOMETRY  # the crop is the landmark fit itself
+    assert RAFDB_GEOMETRY.within(shared_geometry([RAFDB_GEOMETRY])) == (0.0, 0.0, 1.0, 1.0)
+    mixed = shared_geometry([RAFDB_GEOMETRY, FaceGeometry(scale=1.2, shift_y=0.1, align=True)])  # reaches lower
+    assert mixed.template is None  # a crop of the face box, the template member's window its box equivalent
+    x0, y0, x1, y1 = RAFDB_GEOMETRY.within(mixed)
+    assert 0 < x0 < x1 < 1 and abs(y0) < 1e-9 and y1 < 1
+
+
+def test_rafdb_zero_shot_names_its_missing_file(tmp_path, monkeypatch):
+    import pytest
+
+    from emovid.models import WeightsUnavailableError
+    from emovid.models.packaged import WEIGHTS_DIR_ENV
+    from emovid.models.rafdb import RAFDB_INT8
+    from emovid.zero_shot import ZERO_SHOT_MODELS, zero_shot_predictor
+
+    assert ZERO_SHOT_MODELS["rafdb-zero-shot"] == ("rafdb",)
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
+    with pytest.raises(WeightsUnavailableError, match=RAFDB_INT8.name):
+        zero_shot_predictor("rafdb-zero-shot")

