@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emovid.faces.detection import Face
-from emovid.faces.track import link
+from emovid.faces.track import face_track, link
 from emovid.faces.tracks import MIN_SECONDS, main_track, person_tracks
 
 FACE = (100.0, 50.0, 160.0, 120.0)  # 60 x 70
@@ -146,3 +146,12 @@ def test_bad_input_is_refused():
         person_tracks([[], []], [0.0, 0.1, 0.2])
     with pytest.raises(ValueError, match="increase"):
         person_tracks([[], []], [0.1, 0.1])
+
+
+def test_the_main_track_is_the_single_face_paths_face():
+    big = (300.0, 40.0, 450.0, 220.0)
+    detections = [[face(shifted(FACE, dx=2 * t))] + ([face(big)] if t in (4, 5, 6) else []) for t in range(12)]
+    detections[7] = []
+    main = main_track(person_tracks(detections, times(12)).tracks)
+    single = face_track(detections, radius=0)
+    assert np.allclose([main.face_at(t).box for t in range(12)], [f.box for f in single])

@@ -6,9 +6,10 @@ video (one detection list each, empty where the detector found nothing or did no
 How a face joins a track, frame by frame:
 
 1. **Overlap with the predicted box.** Each live track (seen within ``max_gap`` seconds) predicts its box at
-   the frame's time by constant velocity (its last two observations); faces and tracks pair by decreasing IoU
-   of face box and predicted box, at least ``min_iou``, one face per track. Motion keeps two people who cross
-   paths apart, and a track survives missed frames up to ``max_gap``.
+   the frame's time: its last box, moved at the velocity of the box centre between its last two observations
+   (the size is held: detectors jitter it, and extrapolated it would shrink or blow up the box). Faces and
+   tracks pair by decreasing IoU of face box and predicted box, at least ``min_iou``, one face per track.
+   Motion keeps two people who cross paths apart; a track survives missed frames up to ``max_gap``.
 2. **Re-link after a longer absence, by position and size.** A face no live track took joins a lost track
    (unseen for more than ``max_gap``, and seen at least ``min_seconds`` before, so a stray detection never
    captures a person) when its centre lies within ``relink_widths`` face widths of the centre of the track's
@@ -37,7 +38,7 @@ import numpy as np
 from emovid.faces.detection import Box, Face
 from emovid.faces.track import MIN_IOU, iou
 
-MAX_GAP = 1.0  # seconds a track survives without a detection: blinks, head turns, missed frames
+MAX_GAP = 1.5  # seconds a track survives without detections: a head turned away, a missed detection or two
 MIN_SECONDS = 0.5  # tracks visible for less are dropped: too brief to judge an emotion, mostly false detections
 RELINK_WIDTHS = 1.0  # a returning face's centre lies within this many face widths of where the person was
 RELINK_SIZE = 1.5  # and its box width within this ratio of the person's
@@ -83,11 +84,11 @@ class PersonTrack:
         before, after = frames[i - 1], frames[i]
         w = (frame - before) / (after - before)
         a, b = self.observations[before], self.observations[after]
-        box = tuple(float(p + w * (q - p)) for p, q in zip(a.box, b.box, strict=True))
+        box = tuple((np.asarray(a.box) + w * np.subtract(b.box, a.box)).tolist())
         landmarks = None
         if a.landmarks is not None and b.landmarks is not None:
             landmarks = (a.landmarks + w * (b.landmarks - a.landmarks)).astype(np.float32)
-        return Face(box, 0.0, landmarks)  # type: ignore[arg-type]  # four floats
+        return Face(box, 0.0, landmarks)
 
 
 class Tracks(NamedTuple):
@@ -103,7 +104,7 @@ class _Live:
     def __init__(self, frame: int, time: float, face: Face) -> None:
         self.faces = {frame: face}
         self.times = {frame: time}
-        self.velocity = np.zeros(4)  # box coordinates per second
+        self.velocity = np.zeros(2)  # of the box centre, pixels per second
         self._median: Box | None = None
 
     @property
@@ -118,15 +119,17 @@ class _Live:
         """Append a detection; ``moving=False`` (a re-link after an absence) restarts the motion model."""
         last = self.last
         dt = time - self.times[last]
-        self.velocity = (np.subtract(face.box, self.faces[last].box) / dt) if moving and dt > 0 else np.zeros(4)
+        moved = _centre(face.box) - _centre(self.faces[last].box)
+        self.velocity = moved / dt if moving and dt > 0 else np.zeros(2)
         self.faces[frame] = face
         self.times[frame] = time
         self._median = None
 
     def predict(self, time: float) -> Box:
         last = self.last
-        box = np.asarray(self.faces[last].box) + self.velocity * (time - self.times[last])
-        return tuple(box.tolist())
+        dx, dy = self.velocity * (time - self.times[last])
+        x0, y0, x1, y1 = self.faces[last].box
+        return x0 + dx, y0 + dy, x1 + dx, y1 + dy
 
     def segments(self, max_gap: float) -> list[tuple[int, int]]:
         """Runs of detections no more than ``max_gap`` seconds apart, as (first, last) frame index."""
@@ -194,7 +197,8 @@ def person_tracks(
         detections: per sampled frame, the faces found (empty where none, or where detection did not run).
         times: each sampled frame's time in seconds, increasing.
         max_gap: seconds a track survives without detections; also the longest gap :meth:`PersonTrack.face_at`
-            fills. Must exceed the time between detected frames when detection runs on every k-th frame.
+            fills. When detection runs on every k-th frame, make it at least three detection intervals, so that
+            two missed detections in a row do not split a segment.
         min_seconds: tracks visible for less are dropped.
         min_iou: overlap of a face with a track's predicted box that links them.
         relink_widths: how far (in face widths) a returning face may be from where the person was.

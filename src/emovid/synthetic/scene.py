@@ -17,12 +17,12 @@ import numpy as np
 
 from emovid.data.atomic import write_bytes_atomic
 from emovid.datasets.ravdess import EMOTIONS, NUM_ACTORS, RavdessName
-from emovid.faces.detection import Box
 from emovid.synthetic.clip import ClipFormat, Look
 from emovid.synthetic.encode import encode_video
 from emovid.synthetic.face import FaceState, Identity, Palette, draw_face, face_box
 from emovid.synthetic.motion import ACTIONS, ActorStyle, ClipMotion, clip_motion
 
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels, as emovid.faces uses them
 PERFORMANCE_SECONDS = 3.5  # each person's own performance; beyond it the apex is held and the head keeps moving
 
 
@@ -137,13 +137,10 @@ class Scene:
         n = len(motion.x)
         j = local % (2 * n - 2)
         j = j if j < n else 2 * n - 2 - j  # forwards, then backwards: no jump at the ends
-        held = motion.state(min(local, motion.apex_frame, n - 1))
+        held = motion.state(min(local, motion.apex_frame))
         moving = motion.state(j)
-        return replace(
-            moving,
-            x=person.x + float(motion.x[j] - motion.x[0]),
-            **{name: getattr(held, name) for name in ACTIONS}  # facial actions and head pitch,
-        )
+        expression = {name: getattr(held, name) for name in ACTIONS}  # facial actions and head pitch
+        return replace(moving, x=person.x + float(motion.x[j] - motion.x[0]), **expression)
 
     def boxes(self, i: int) -> dict[int, Box]:
         """Face box of each person visible in frame ``i``, by person index."""
