@@ -1,4 +1,5 @@
-"""Faces in video frames: detection (MTCNN, Haar), a per-frame track, alignment and crop geometry."""
+"""Faces in video frames: detection (MTCNN, Haar), a per-frame track, per-person tracks, alignment and crop
+geometry."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from emovid.faces.crop import crop_to_face
 from emovid.faces.detection import Face, FaceDetector
 from emovid.faces.geometry import FaceGeometry
 from emovid.faces.haar import DETECT_WIDTH, HaarDetector
+from emovid.faces.tracks import PersonTrack, main_track, person_tracks
 
-__all__ = ["DETECT_WIDTH", "Face", "FaceDetector", "FaceGeometry", "crop_to_face", "default_detectors"]
+__all__ = [
+    "DETECT_WIDTH", "Face", "FaceDetector", "FaceGeometry", "PersonTrack", "crop_to_face", "default_detectors",
+    "main_track", "person_tracks",
+]
 
 
 def default_detectors() -> tuple[FaceDetector, ...]:
