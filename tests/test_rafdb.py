@@ -18,22 +18,21 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import load_with_user_weights
 from emovid.faces.detection import Face
 from emovid.faces.geometry import cut_face
 from emovid.labels import canonical_emotion
-from emovid.models import WeightsUnavailableError
 from emovid.models.onnxfile import read_onnx
-from emovid.models.packaged import WEIGHTS_DIR_ENV
 from emovid.models.rafdb import (
-    RAFDB_FLOAT,
     RAFDB_GEOMETRY,
-    RAFDB_INT8,
     FakeQuantize,
     QuantizedAdd,
     RafdbExpressionNet,
     Requantize,
     load_rafdb_expression,
 )
+from emovid.weights import WEIGHTS_DIR_ENV, WeightsUnavailableError, path_of
+from emovid.weights.files import RAFDB_FLOAT_WEIGHTS, RAFDB_WEIGHTS
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "rafdb_golden.npz"
@@ -43,9 +42,7 @@ OUTPUT_STEP = 0.11482813
 
 @pytest.fixture(scope="module")
 def weights() -> Path:
-    if not RAFDB_INT8.path.is_file():
-        pytest.skip(f"{RAFDB_INT8.path} is absent (OpenCV Zoo's int8 file; see emovid.models.rafdb.RAFDB_INT8)")
-    return RAFDB_INT8.path
+    return load_with_user_weights(lambda: path_of(RAFDB_WEIGHTS), RAFDB_WEIGHTS)
 
 
 def _onnx_matches(path: Path) -> None:
@@ -76,8 +73,8 @@ def _logits(net: RafdbExpressionNet, faces: np.ndarray) -> np.ndarray:
 
 
 def test_file_is_the_released_one(weights: Path) -> None:
-    assert weights.stat().st_size == RAFDB_INT8.size
-    assert hashlib.sha256(weights.read_bytes()).hexdigest() == RAFDB_INT8.sha256
+    assert weights.stat().st_size == RAFDB_WEIGHTS.size
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == RAFDB_WEIGHTS.sha256
 
 
 def test_reader_matches_the_onnx_package(weights: Path) -> None:
@@ -207,20 +204,20 @@ def test_int8_graph_matches_onnxruntime(synthetic: tuple[RafdbExpressionNet, Pat
     assert np.abs(_logits(loaded, faces) - reference).max() <= step * 1.01
 
 
-def test_missing_default_file_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
-    with pytest.raises(WeightsUnavailableError, match=RAFDB_INT8.name) as error:
+def test_missing_default_file_names_it() -> None:
+    with pytest.raises(WeightsUnavailableError, match=RAFDB_WEIGHTS.name) as error:  # the tests' folder is empty
         load_rafdb_expression()
-    assert "\n" not in str(error.value) and str(tmp_path) in str(error.value)
+    assert "\n" not in str(error.value)
 
 
-def test_default_file_is_the_float_original_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  synthetic: tuple[RafdbExpressionNet, Path, Path]) -> None:
-    _, float_path, int8_path = synthetic
+def test_the_float_original_is_used_when_it_is_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     synthetic: tuple[RafdbExpressionNet, Path, Path]) -> None:
+    _, float_path, _ = synthetic
     monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
-    (tmp_path / RAFDB_INT8.name).write_bytes(int8_path.read_bytes())
-    assert any(isinstance(m, FakeQuantize) for m in load_rafdb_expression().modules())
-    (tmp_path / RAFDB_FLOAT.name).write_bytes(float_path.read_bytes())
+    (tmp_path / RAFDB_FLOAT_WEIGHTS.name).write_bytes(float_path.read_bytes())  # not the released bytes
+    with pytest.raises(WeightsUnavailableError, match=RAFDB_WEIGHTS.name):
+        load_rafdb_expression()  # a float file with the wrong checksum is not used
+    monkeypatch.setattr("emovid.models.rafdb.is_intact", lambda weights: weights == RAFDB_FLOAT_WEIGHTS)
     assert not any(isinstance(m, FakeQuantize) for m in load_rafdb_expression().modules())
 
 

@@ -3,15 +3,18 @@
 OpenCV Zoo's ``facial_expression_recognition`` (Apache-2.0) is a MobileFaceNet trained with "Progressive
 Teacher" (Jiang & Deng, semi-supervised; 88.27% on RAF-DB): a face aligned onto the 112x112 ArcFace template
 by a 5-point similarity transform, RGB, ``(x / 255 - 0.5) / 0.5``, to 7 logits. It ships as a float32 ONNX
-file and as its int8 twin (:data:`RAFDB_FLOAT`, :data:`RAFDB_INT8`); either loads.
+file and as its int8 twin (``RAFDB_FLOAT_WEIGHTS``, ``RAFDB_WEIGHTS`` in :mod:`emovid.weights.files`); either
+loads: the int8 one is fetched on first use, the float32 one is used instead when it is in the weights folder.
 
 :func:`load_rafdb_expression` reads the file with :func:`~emovid.models.onnxfile.read_onnx`, checks that the
-graph is that MobileFaceNet node by node, and copies its weights into :class:`RafdbExpressionNet`. The int8 file
-is statically quantised (onnxruntime's ``QLinearConv``/``QLinearAdd``/``QLinearMatMul``, int8 weights with one
-scale per tensor, uint8 activations with fixed scales): its weights are dequantised, ``(q - zero_point) *
-scale``, and every activation the graph stores as uint8 is rounded to that grid (:class:`FakeQuantize`), so the
-network computes what onnxruntime does (parity in ``tests/test_rafdb.py``). The float32 file loads with no
-rounding.
+graph is that MobileFaceNet node by node, and copies its weights into :class:`RafdbExpressionNet`, a plain
+``nn.Module``. The float32 file loads as a float network. The int8 file is statically quantised (onnxruntime's
+``QLinearConv``, ``QLinearAdd``, ``QLinearMatMul``: int8 weights with one scale per tensor, uint8 activations on
+fixed grids), and the network computes what onnxruntime computes: each QLinear layer on the integer codes with
+the file's integer weights (:class:`Requantize`), each addition as onnxruntime's x86 kernel rounds it
+(:class:`QuantizedAdd`), each QuantizeLinear of a float tensor as a rounding to its grid (:class:`FakeQuantize`).
+That is bit-exact with onnxruntime on the test faces (``tests/test_rafdb.py``); dequantising the weights,
+``(q - zero_point) * scale``, and computing in float32 instead moves the probabilities by up to 0.13.
 
 Face geometry. The network was trained on faces warped so that the eyes, nose tip and mouth corners land on
 :data:`RAFDB_TEMPLATE`, and :data:`RAFDB_GEOMETRY` carries that template: with MTCNN's five landmarks the crop is
@@ -24,7 +27,6 @@ shares with other members, which is then an approximation of the template fit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,51 +37,9 @@ from torch import Tensor, nn
 from emovid.faces.geometry import FaceGeometry
 from emovid.models.expression import ExpressionEncoder
 from emovid.models.onnxfile import OnnxGraph, OnnxNode, read_onnx
-from emovid.models.packaged import weights_dir
-from emovid.models.weights import PathLike, WeightsUnavailableError
-
-
-@dataclass(frozen=True)
-class UrlWeights:
-    """A weight file published at a URL (not in a registry package).
-
-    Attributes:
-        name: the file's name, upstream and in :func:`~emovid.models.packaged.weights_dir`.
-        size: its size in bytes.
-        sha256: its checksum.
-        licence: its licence.
-        urls: official addresses, in the order to try them.
-        used_by: the emovid models that need it.
-    """
-
-    name: str
-    size: int
-    sha256: str
-    licence: str
-    urls: tuple[str, ...]
-    used_by: tuple[str, ...]
-
-    @property
-    def path(self) -> Path:
-        """Where emovid keeps the file."""
-        return weights_dir() / self.name
-
-
-def _opencv_zoo(name: str, size: int, sha256: str) -> UrlWeights:
-    return UrlWeights(
-        name=name, size=size, sha256=sha256, licence="Apache-2.0",
-        urls=(f"https://huggingface.co/opencv/facial_expression_recognition/resolve/main/{name}",
-              f"https://github.com/opencv/opencv_zoo/raw/main/models/facial_expression_recognition/{name}"),
-        used_by=("rafdb-zero-shot",),
-    )
-
-
-# The float32 original and its int8 twin (opencv_zoo models/facial_expression_recognition, 2022 July).
-RAFDB_FLOAT = _opencv_zoo("facial_expression_recognition_mobilefacenet_2022july.onnx", 4_791_892,
-                          "4f61307602fc089ce20488a31d4e4614e3c9753a7d6c41578c854858b183e1a9")
-RAFDB_INT8 = _opencv_zoo("facial_expression_recognition_mobilefacenet_2022july_int8.onnx", 1_364_007,
-                         "f0d7093aff10e2638c734c5f18a6a7eabd2b9239b20bdb9b8090865a6f69a1ed")
-RAFDB_WEIGHTS: tuple[UrlWeights, ...] = (RAFDB_FLOAT, RAFDB_INT8)  # either one; the original first
+from emovid.models.weights import PathLike
+from emovid.weights import WeightsUnavailableError, is_intact, path_of, require
+from emovid.weights.files import RAFDB_FLOAT_WEIGHTS, RAFDB_WEIGHTS
 
 # The network's output order (angry, disgust, fearful, happy, neutral, sad, surprised) in emovid's FER names.
 RAFDB_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
@@ -318,31 +278,19 @@ class RafdbExpressionNet(ExpressionEncoder):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def rafdb_weights_path() -> Path:
-    """The first of :data:`RAFDB_WEIGHTS` in emovid's weights folder.
-
-    Raises:
-        WeightsUnavailableError: neither file is there; the one-line message says where to get one.
-    """
-    for weights in RAFDB_WEIGHTS:
-        if weights.path.is_file():
-            return weights.path
-    raise WeightsUnavailableError(
-        f"{RAFDB_INT8.name} (or its float32 original {RAFDB_FLOAT.name}; rafdb-zero-shot) is not in "
-        f"{weights_dir()}; download it there from {RAFDB_INT8.urls[0]}"
-    )
-
-
 def load_rafdb_expression(path: PathLike | None = None) -> RafdbExpressionNet:
     """OpenCV Zoo's expression network with the weights of its ONNX file (float32 or int8), in eval mode.
 
     Args:
-        path: the ``.onnx`` file; default the first of :data:`RAFDB_WEIGHTS` in emovid's weights folder.
+        path: the ``.onnx`` file; default the float32 original when it is in emovid's weights folder, else the
+            int8 file (fetched on first use).
 
     Raises:
         WeightsUnavailableError: the file is missing, malformed, or not this MobileFaceNet; the message names it.
     """
-    path = Path(path) if path is not None else rafdb_weights_path()
+    if path is None:
+        path = path_of(RAFDB_FLOAT_WEIGHTS) if is_intact(RAFDB_FLOAT_WEIGHTS) else require(RAFDB_WEIGHTS)
+    path = Path(path)
     graph = read_onnx(path)
     net = RafdbExpressionNet()
     try:
