@@ -73,11 +73,11 @@ class FakeQuantize(nn.Module):
 
     def codes(self, x: Tensor) -> Tensor:
         """The uint8 codes (as floats) of ``x``, a tensor on this grid already."""
-        return torch.round(x / self.scale).add_(self.zero_point)
+        return (x / self.scale).round_().add_(self.zero_point)
 
     def rounded(self, scaled: Tensor) -> Tensor:
-        """Values already divided by the scale, rounded onto the grid and back: ``(q - z) * s``, fewer passes."""
-        return torch.round(scaled).clamp_(-self.zero_point, 255 - self.zero_point).mul_(self.scale)
+        """Values already divided by the scale, rounded onto the grid and back, in place: ``(q - z) * s``."""
+        return scaled.round_().clamp_(-self.zero_point, 255 - self.zero_point).mul_(self.scale)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.rounded(x / self.scale)
@@ -104,12 +104,12 @@ class Requantize(nn.Module):
                              persistent=False)
 
     def before(self, x: Tensor) -> Tensor:
-        return torch.round(x / self.in_scale)
+        return (x / self.in_scale).round_()
 
     def after(self, accumulators: Tensor) -> Tensor:
-        """(N, C, ...) accumulators to floats on the output grid."""
+        """(N, C, ...) accumulators to floats on the output grid, in place."""
         scale = self.multiplier.view(-1, *[1] * (accumulators.dim() - 2))  # along the channel dimension
-        return self.out.rounded(accumulators * scale)
+        return self.out.rounded(accumulators.mul_(scale))
 
 
 class QConv2d(nn.Conv2d):
