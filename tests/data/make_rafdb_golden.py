@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from emovid.faces.detection import Face
 from emovid.faces.geometry import cut_face, similarity_fit
 from emovid.faces.mtcnn import MtcnnDetector
 from emovid.models.rafdb import RAFDB_GEOMETRY, RAFDB_SIZE, RAFDB_TEMPLATE
@@ -33,8 +34,6 @@ HERE = Path(__file__).parent
 
 def crops(image: np.ndarray, box: tuple[float, ...], landmarks: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """(N, 112, 112, 3) uint8 RGB faces and their names."""
-    from emovid.faces.detection import Face
-
     template = np.array(RAFDB_TEMPLATE)
     aligned = cv2.warpAffine(image, similarity_fit(landmarks, template), (RAFDB_SIZE, RAFDB_SIZE))
     centre = landmarks.mean(axis=0)
