@@ -164,8 +164,9 @@ class QuantizedAdd(Sum):
         self.ratio_a, self.ratio_b, self.fixed = float(ratio_a), float(ratio_b), float(fixed)  # float32 values
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        partial = self.b.codes(b).double().mul_(self.ratio_b).add_(self.fixed).float()  # fma(qb, rb, fixed)
-        value = self.a.codes(a).double().mul_(self.ratio_a).add_(partial).float()  # fma(qa, ra, partial)
+        wide = torch.float32 if a.device.type == "mps" else torch.float64  # MPS has no float64: ties may differ
+        partial = self.b.codes(b).to(wide).mul_(self.ratio_b).add_(self.fixed).float()  # fma(qb, rb, fixed)
+        value = self.a.codes(a).to(wide).mul_(self.ratio_a).add_(partial).float()  # fma(qa, ra, partial)
         return torch.round(value).clamp_(0, 255).sub_(self.out.zero_point).mul_(self.out.scale)
 
 
