@@ -165,8 +165,10 @@ def test_config_round_trips_through_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"epochs": 2, "learning_rate": 0.1}))
     with pytest.raises(ConfigError, match="unknown config keys: learning_rate"):
         load_config(tmp_path / "bad.yaml")
-    with pytest.raises(ConfigError, match="overlap"):
+    with pytest.raises(ConfigError, match="subject 2 is in both the train and the test subjects"):
         TrainConfig(train_subjects=(1, 2), test_subjects=("2",))
+    with pytest.raises(ConfigError, match="--val-subjects, --test-subjects"):
+        TrainConfig(val_subjects=("21",), test_subjects=("21", "22"))
 
 
 def test_cli_flags_override_yaml(tmp_path, tiny_cache):
