@@ -183,3 +183,35 @@ def test_cli_flags_override_yaml(tmp_path, tiny_cache):
     # folds over the cache's subjects 1-6, 21, 23
     assert config.test_subjects == ("1", "2", "3") and config.val_subjects == ("4", "5")
     assert config.train_subjects == ("6", "21", "23")
+
+
+def test_the_small_path_with_two_actors_is_one_line_and_no_run_folder(tmp_path, capsys):
+    # synth --actors 2, prepare, train: the study split's val (21-22) and test (23-24) subjects are not there.
+    assert main(["synth", str(tmp_path / "syn"), "--actors", "2", "--limit", "2", "--size", "48x48", "--seconds",
+                 "0.3", "--modalities", "2", "--workers", "1"]) == 0
+    assert main(["prepare", str(tmp_path / "syn"), "--out", str(tmp_path / "cache"), "--frames", "4", "--size", "32",
+                 "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--cache", str(tmp_path / "cache"), "--epochs", "1", "--runs-dir",
+                 str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("emovid train: error: ")
+    assert "the val split is empty: subjects 21-22 have no videos (the data has subjects 1-2" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_empty_val_split_is_refused_before_the_run_folder(tiny_cache, tmp_path):
+    with pytest.raises(ConfigError, match="the val split is empty: subjects 22 .* set it with --val-subjects"):
+        train(tiny_config(tiny_cache, tmp_path, val_subjects=("22",)))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_progress_in_a_log_is_one_line_per_epoch(easy_cache, tmp_path, capsys):
+    run = train(tiny_config(easy_cache, tmp_path, epochs=2, progress=True))
+    err = capsys.readouterr().err
+    epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
+    assert "\r" not in err and len(err.splitlines()) < 20, err
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
+    for name in ("train/loss", "train/acc", "val/loss", "val/acc"):
+        assert f"{name} " in epochs[-1]
+    assert (run / "checkpoints" / "best.ckpt").exists()

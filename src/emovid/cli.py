@@ -6,8 +6,10 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 Runner = Callable[[argparse.Namespace], int]
 # The choices of --precision, as emovid.inference.PRECISIONS says (a test keeps them equal): building the parser
@@ -17,6 +19,21 @@ PRECISIONS = ("32", "bf16", "16")
 
 class CliError(Exception):
     """An error to show the user as one line, without a stack trace."""
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps help text without breaking names such as fer2013-zero-shot at their hyphens."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose sub-command parsers (made with its class) share its help formatter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -93,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``emovid`` parser. Building it imports no heavy library: each command imports what it uses when it runs."""
     from emovid import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="emovid",
         description="Emotion recognition in videos from the face alone. `emovid predict VIDEO` needs no training: a "
                     "zero-shot ensemble of pretrained face-expression models answers (`emovid weights download` "
@@ -591,11 +608,11 @@ def _run_score(args: argparse.Namespace) -> int:
     if args.group and table is None:
         raise CliError("--group needs --labels TABLE or --dataset")
     videos, missing = find_videos(args.videos)
-    for failure in missing:
-        print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
     labelled = labels_for(videos, table)
     try:
-        check_labelled(videos, labelled)  # before the model loads: nothing to score is quick to say
+        check_labelled(videos, labelled, missing)  # before the model loads: nothing to score is quick to say
+        for failure in missing:
+            print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
         predictor = _load_predictor(args)
         report = score_videos(videos, predictor, table, args.group, labelled=labelled)
     except ScoreError as exc:
@@ -657,7 +674,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     _add_predictor_options(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; another needs a token)")
-    p.add_argument("--port", type=int, default=8000, help="default 8000")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     p.add_argument("--token", help="API token clients send as 'Authorization: Bearer TOKEN' (default: $EMOVID_TOKEN)")
     p.add_argument("--max-mb", type=float, default=100, help="largest upload in MiB (default 100)")
     p.add_argument("--max-seconds", type=float, default=120, help="longest video in seconds (default 120)")

@@ -30,6 +30,7 @@ Kind = Literal["json", "csv", "video", "onnx", "prefix", "folder"]
 SUFFIXES: dict[str, tuple[str, ...]] = {"json": (".json",), "csv": (".csv",), "video": (".mp4", ".mkv"),
                                         "onnx": (".onnx",)}
 _NAMES = {"json": "JSON", "csv": "CSV", "video": "video", "onnx": "ONNX"}
+_HINT = "the word after {} is its value: give the inputs first"
 TIMELINE_SUFFIXES = (".csv", ".json", ".png")  # the files a timeline PREFIX stands for
 STDOUT = "-"
 
@@ -77,7 +78,7 @@ def check_outputs(outputs: Iterable[Output], inputs: Iterable[str | Path] = ()) 
             key = _identity(file)
             if key in taken:
                 raise OutputError(f"{output.option} {output.path}: would write over the input {taken[key]}; "
-                                  f"choose another output name (options go after the inputs, or as --option=VALUE)")
+                                  f"choose another output name")
             if key in written:
                 raise OutputError(f"{output.option} {output.path} and {written[key].option} {written[key].path} "
                                   f"would both write {file}")
@@ -92,14 +93,14 @@ def _check_kind(output: Output) -> None:
         if path.is_file():
             raise OutputError(f"{where}: an existing file, but this option takes {what}; choose another name")
         if _is_video_name(path):
-            raise OutputError(f"{where}: a video name, but this option takes {what} (options go after the inputs)")
+            raise OutputError(f"{where}: a video name, but this option takes {what} ({_HINT.format(output.option)})")
         return
     if str(output.path) == STDOUT:
         return
     allowed = SUFFIXES[output.kind]
     if path.suffix.lower() not in allowed:
-        raise OutputError(f"{where}: a {_NAMES[output.kind]} output must end in {' or '.join(allowed)} (options go "
-                          f"after the inputs, or as --option=VALUE)")
+        raise OutputError(f"{where}: a {_NAMES[output.kind]} output must end in {' or '.join(allowed)} "
+                          f"({_HINT.format(output.option)})")
     if path.is_dir():
         raise OutputError(f"{where}: a folder; give a file name")
     if path.exists() and _is_video_name(path):

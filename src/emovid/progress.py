@@ -88,8 +88,9 @@ class LineProgress:
             return
         seconds = now - self.start
         count = f"{self.n}/{self.total}" if self.total is not None else str(self.n)
-        rate = f", {self.n / seconds:.1f} {self.unit}s/s" if seconds > 0 and self.n else ""
-        write_line(f"{self.desc}: {count} {self.unit}s {'in' if done else 'so far,'} {seconds:.1f} s{rate}")
+        units = self.unit + ("es" if self.unit.endswith(("s", "x", "ch", "sh")) else "s")
+        rate = f", {self.n / seconds:.1f} {units}/s" if seconds > 0 and self.n else ""
+        write_line(f"{self.desc}: {count} {units} {'in' if done else 'so far,'} {seconds:.1f} s{rate}")
 
 
 def _length(iterable: Iterable[Any]) -> int | None:

@@ -58,10 +58,15 @@ def labels_for(videos: Iterable[VideoSource], table: dict[str, dict[str, str]] |
     return found
 
 
-def check_labelled(videos: Sequence[VideoSource], labelled: dict[str, dict[str, str]]) -> None:
-    """Raises ScoreError when no video has a label: nothing to score, whatever the model (checked before one loads)."""
+def check_labelled(videos: Sequence[VideoSource], labelled: dict[str, dict[str, str]],
+                   missing: Sequence[Failure] = ()) -> None:
+    """Raises ScoreError when no video has a label: nothing to score, whatever the model (checked before one loads).
+
+    ``missing``: the inputs that gave no video (see :func:`~emovid.predict.find_videos`), said when there is none.
+    """
     if not videos:
-        raise ScoreError("nothing to score: no videos")
+        why = "; ".join(f"{f.source}: {f.reason}" for f in missing)
+        raise ScoreError(f"nothing to score: no videos{f' ({why})' if why else ''}")
     if not any(str(v) in labelled for v in videos):
         raise ScoreError(f"nothing to score: none of the {len(videos)} videos has a label (labels come from --labels "
                          f"TABLE, or from RAVDESS, CREMA-D or MEAD file names)")
