@@ -17,8 +17,8 @@ from conftest import TINY_SPLIT
 from emovid.annotate import annotate_video, current_window, segments
 from emovid.cli import main
 from emovid.config import TrainConfig
-from emovid.data.video import clip_geometry, finish_clip, open_video, read_clip
 from emovid.data.source import VideoSource
+from emovid.data.video import clip_geometry, finish_clip, open_video, read_clip
 from emovid.predict import (
     Failure,
     Prediction,
