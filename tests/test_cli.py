@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,20 @@ def test_index_takes_unset_parts_from_the_dataset_and_warns_beside_json(three_ac
     split = json.loads(captured.out)["splits"]["custom"]
     assert (split["train"]["total"], split["val"]["total"], split["test"]["total"]) == (2, 0, 2)
     assert captured.err.startswith("warning: custom: the val split is empty") and captured.err.count("\n") == 1
+
+
+def options_of(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of a parser and of its sub-commands' parsers."""
+    return {o for _, p in subparsers(parser) for action in p._actions for o in action.option_strings}
+
+
+def test_the_command_reference_covers_every_command_with_real_options():
+    text = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    sections = dict(re.findall(r"^### emovid (\S+)\n(.*?)(?=^##|\Z)", text, flags=re.M | re.S))
+    commands = {path.split()[1]: parser for path, parser in subparsers(build_parser()) if path.count(" ") == 1}
+    assert set(sections) == set(commands)
+    for name, body in sections.items():
+        spans = [span for span in re.findall(r"`([^`]+)`", body) if not span.startswith(("emovid", "predict",
+                                                                                         "prepare"))]
+        named = {option for span in spans for option in re.findall(r"(?<![\w-])--[a-z][a-z-]*", span)}
+        assert named <= options_of(commands[name]), (name, named - options_of(commands[name]))
