@@ -95,6 +95,12 @@ def test_folder_outputs_are_not_files(clips, capsys, argv):
     assert a.read_bytes() == before
 
 
+def test_a_folder_output_is_not_the_input_folder(clips, tmp_path, capsys):
+    refused(["prepare", tmp_path, "--out", tmp_path], capsys, "--out", "is the input")
+    refused(["score", tmp_path, "--out", tmp_path], capsys, "--out", "is the input")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4"]
+
+
 def test_rules(tmp_path):
     check_outputs([Output("--json", "-", "json"), Output("--csv", None, "csv"), Output("--out", tmp_path, "folder"),
                    Output("--timeline-out", tmp_path / "tl", "prefix")], [tmp_path / "a.mp4"])

@@ -10,7 +10,7 @@ read. The rules, by kind of output:
 - a ``prefix`` (``PREFIX.csv``, ``.json`` and ``.png`` are written): it is not an existing file and does not
   end in a video suffix;
 - a ``folder``: it is not an existing file and does not end in a video suffix;
-- every one: it is none of the inputs (nor, for a prefix, are its files), and no two outputs are one file.
+- every one: it is none of the inputs (nor, for a prefix, are its files), and no two outputs are one path.
 
 ``-`` (standard output) is always a valid file output.
 """
@@ -47,9 +47,9 @@ class Output:
     path: str | Path | None  # None: the option was not given, nothing to check
     kind: Kind
 
-    def files(self) -> list[Path]:
-        """The files this output writes (a prefix stands for several; a folder's own files are not listed)."""
-        if self.path is None or self.kind == "folder" or str(self.path) == STDOUT:
+    def paths(self) -> list[Path]:
+        """What this output writes: its file, a prefix's files, or a folder (itself); none for standard output."""
+        if self.path is None or str(self.path) == STDOUT:
             return []
         return prefix_files(self.path) if self.kind == "prefix" else [Path(self.path)]
 
@@ -74,11 +74,11 @@ def check_outputs(outputs: Iterable[Output], inputs: Iterable[str | Path] = ()) 
     written: dict[str, Output] = {}
     for output in outputs:
         _check_kind(output)
-        for file in output.files():
+        for file in output.paths():
             key = _identity(file)
             if key in taken:
-                raise OutputError(f"{output.option} {output.path}: would write over the input {taken[key]}; "
-                                  f"choose another output name")
+                what = "is the input" if output.kind == "folder" else "would write over the input"
+                raise OutputError(f"{output.option} {output.path}: {what} {taken[key]}; choose another output name")
             if key in written:
                 raise OutputError(f"{output.option} {output.path} and {written[key].option} {written[key].path} "
                                   f"would both write {file}")
@@ -118,8 +118,7 @@ def _identity(path: str | Path) -> str:
 
 
 def _input_files(inputs: Iterable[str | Path]) -> dict[str, str]:
-    """Resolved path -> the input as typed, for every input file (glob patterns expanded; folders kept as they
-    are, so that an output named like an input folder is refused too)."""
+    """Resolved path -> the input as typed, for every input (glob patterns expanded)."""
     found: dict[str, str] = {}
     for text in map(str, inputs):
         matches: Sequence[str] = [text]

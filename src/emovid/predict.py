@@ -521,10 +521,11 @@ def timeline_paths(videos: Sequence[VideoSource], request: TimelineRequest) -> l
     videos are ``<folder>/<stem>.timeline.*`` (beside the archive for a zip member), ``<name>.timeline.*`` when
     two videos there share a stem.
     """
+    videos = list(videos)
     beside = [_beside_prefix(v, Path(v.name).stem) for v in videos]
     result: list[tuple[Path | None, Path | None]] = []
     for video, own in zip(videos, beside, strict=True):
-        tag = _video_tag(video, list(videos))
+        tag = _video_tag(video, videos)
         prefix = None
         if request.prefix is not None:
             prefix = Path(f"{request.prefix}-{tag}" if tag else request.prefix)
