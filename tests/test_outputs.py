@@ -117,3 +117,18 @@ def test_rules(tmp_path):
         check_outputs([Output("--csv", tmp_path / "link.csv", "csv")], [source])
     assert [p.name for p in prefix_files(tmp_path / "x")] == ["x.csv", "x.json", "x.png"]
 
+
+
+def test_an_empty_temporary_file_may_be_written_but_nothing_else_without_the_suffix(tmp_path):
+    """A script's ``--json "$(mktemp)"``: an empty file named by no format loses nothing when written."""
+    blank = tmp_path / "tmp.x3Fq9A"
+    blank.touch()
+    check_outputs([Output("--json", blank, "json")], [tmp_path / "a.mp4"])
+    blank.write_text("someone's notes")
+    with pytest.raises(OutputError, match="must end in .json"):
+        check_outputs([Output("--json", blank, "json")])
+    for name in ("empty.mp4", "empty.csv", "new.x3Fq9A"):  # an empty video or CSV, or a file not there yet
+        if name.startswith("empty"):
+            (tmp_path / name).touch()
+        with pytest.raises(OutputError, match="must end in .json"):
+            check_outputs([Output("--json", tmp_path / name, "json")])

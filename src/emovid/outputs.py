@@ -6,7 +6,9 @@ wrong one is an :class:`OutputError` of one line naming the option and the file,
 read. The rules, by kind of output:
 
 - a file (``json``, ``csv``, ``video``, ``onnx``): its suffix is the one its format implies (``.json``,
-  ``.csv``, ``.mp4``/``.mkv``, ``.onnx``), it is not a folder, and it is not an existing video;
+  ``.csv``, ``.mp4``/``.mkv``, ``.onnx``), it is not a folder, and it is not an existing video. One exception,
+  for scripts: an existing **empty** file whose suffix names no format (what ``mktemp`` makes, ``tmp.x3Fq9A``)
+  may be written, since nothing can be lost;
 - a ``prefix`` (``PREFIX.csv``, ``.json`` and ``.png`` are written): it is not an existing file and does not
   end in a video suffix;
 - a ``folder``: it is not an existing file and does not end in a video suffix;
@@ -98,7 +100,7 @@ def _check_kind(output: Output) -> None:
     if str(output.path) == STDOUT:
         return
     allowed = SUFFIXES[output.kind]
-    if path.suffix.lower() not in allowed:
+    if path.suffix.lower() not in allowed and not _is_blank_temporary(path):
         raise OutputError(f"{where}: a {_NAMES[output.kind]} output must end in {' or '.join(allowed)} "
                           f"({_HINT.format(output.option)})")
     if path.is_dir():
@@ -106,6 +108,12 @@ def _check_kind(output: Output) -> None:
     if path.exists() and _is_video_name(path):
         raise OutputError(f"{where}: an existing video; emovid never writes over a video: remove it or choose "
                           f"another name")
+
+
+def _is_blank_temporary(path: Path) -> bool:
+    """An existing empty file whose suffix names no format: ``mktemp``'s, handed over by a script."""
+    known = {*VIDEO_SUFFIXES, *(s for suffixes in SUFFIXES.values() for s in suffixes), *TIMELINE_SUFFIXES}
+    return path.is_file() and path.stat().st_size == 0 and path.suffix.lower() not in known
 
 
 def _is_video_name(path: Path) -> bool:
