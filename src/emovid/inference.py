@@ -12,8 +12,8 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from emovid.progress import progress as progress_bar
 from emovid.transforms import normalize
 
 Precision = Literal["32", "bf16", "16"]
@@ -108,8 +108,8 @@ def probabilities_of_batches(model: nn.Module, batches: Iterable[tuple[torch.Ten
     probs: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     metas: list[dict] = []
-    for clips, batch_labels, batch_meta in tqdm(batches, desc="evaluate", unit="batch", disable=not progress,
-                                                leave=False):
+    for clips, batch_labels, batch_meta in progress_bar(batches, desc="evaluate", unit="batch",
+                                                        enabled=progress, leave=False):
         p = clip_probabilities(model, clips.to(device, non_blocking=True), mean, std, options.tta, options.precision)
         probs.append(p.cpu())
         labels.append(batch_labels)

