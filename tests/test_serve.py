@@ -30,7 +30,8 @@ from emovid.cli import main
 from emovid.datasets.ravdess import VideoSource
 from emovid.faces import Face
 from emovid.predict import Predictor, predict_timeline, predict_videos, prediction_record, timeline_records
-from emovid.serve import Limits, create_app
+from emovid.serve import Limits
+from emovid.serve.app import create_app
 from test_score import CLASSES, GREYS, GreyReader
 from videos import make_video, truncated_faststart
 
@@ -609,10 +610,16 @@ def browser_page(url: str) -> Iterator[tuple[object, list[str]]]:
             browser.close()
 
 
+def holds(page, expression: str) -> None:
+    """Wait until ``expression`` is true in ``page`` (Playwright's wait_for_function evaluates a string in the
+    page, which its Content-Security-Policy forbids; evaluate does not)."""
+    wait_until(lambda: page.evaluate(expression), expression, timeout=20)
+
+
 def show(page, url: str, video: Path) -> None:
     """Open the page afresh and upload ``video`` through it; return once the result is shown."""
     page.goto(url)
-    page.wait_for_function("document.getElementById('model').textContent.includes('grey-reader')")
+    holds(page, "document.getElementById('model').textContent.includes('grey-reader')")
     page.set_input_files("#file", str(video))
     page.wait_for_selector("#result:not([hidden])", timeout=20_000)
 
@@ -621,18 +628,18 @@ def test_the_page_shows_the_result_the_chart_and_the_moment(served, angry_then_s
     url, _ = served
     with browser_page(url) as (page, problems):
         page.goto(url)
-        page.wait_for_function("document.getElementById('model').textContent.includes('grey-reader')")
+        holds(page, "document.getElementById('model').textContent.includes('grey-reader')")
         assert page.is_hidden("#token-form") and page.is_hidden("#result")  # no token needed, nothing yet
         show(page, url, angry_then_sad)
         assert page.text_content("#top-emotion") == "happy" and page.inner_text("#status") == ""  # the clip's
         assert page.locator("#bars li").count() == 3 and page.locator("#warnings li").count() == 0
-        page.wait_for_function("document.getElementById('chart').dataset.windows === '3'")
+        holds(page, "document.getElementById('chart').dataset.windows === '3'")
         assert page.get_attribute("#chart", "data-seconds") == "2.00"
         assert _coloured_pixels(page, "#d92d20") > 50 and _coloured_pixels(page, "#2e90fa") > 50  # angry, sad
         assert page.inner_text("#now") == "angry 100%"  # at 0 s
-        page.wait_for_function("document.getElementById('video').readyState >= 1")  # the browser can play it
+        holds(page, "document.getElementById('video').readyState >= 1")  # the browser can play it
         page.evaluate("document.getElementById('video').currentTime = 1.9")
-        page.wait_for_function("document.getElementById('now').textContent === 'sad 100%'")
+        holds(page, "document.getElementById('now').textContent === 'sad 100%'")
         page.goto(f"{url}/docs")  # Swagger UI, from this server alone
         page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
         assert "emovid" in page.inner_text(".swagger-ui .info .title")

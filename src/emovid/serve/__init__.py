@@ -1,6 +1,8 @@
 """``emovid serve``: a web page and a JSON API for video emotion recognition, on :mod:`emovid.predict`.
 
 Needs the ``serve`` extra (FastAPI, uvicorn, python-multipart, fastapi-offline): ``pip install 'emovid[serve]'``.
+The app itself is :func:`emovid.serve.app.create_app`; this module stays light (no FastAPI, no torch), so the
+command line can read its flags from :class:`Limits` without the extra.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import shutil
 import tempfile
 from collections.abc import Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from emovid.predict import Predictor
-from emovid.serve.app import create_app
 from emovid.serve.limits import Limits
-from emovid.serve.security import host_name
 
-__all__ = ["TOKEN_ENV", "Limits", "check_address", "create_app", "is_loopback", "run"]
+if TYPE_CHECKING:
+    from emovid.predict import Predictor
+
+__all__ = ["TOKEN_ENV", "Limits", "check_address", "is_loopback", "run"]
 
 TOKEN_ENV = "EMOVID_TOKEN"
 
@@ -53,6 +56,8 @@ def run(predictor: Predictor, *, host: str = "127.0.0.1", port: int = 8000, toke
     import torch
     import uvicorn
 
+    from emovid.serve.app import create_app
+    from emovid.serve.security import host_name
     from emovid.serve.shutdown import Server
 
     check_address(host, port, token)

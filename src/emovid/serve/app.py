@@ -74,6 +74,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        pool.shutdown()
         if own_dir:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -8,8 +8,9 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any, TypeVar
 
 from fastapi import HTTPException
@@ -48,6 +49,8 @@ class InferencePool:
         self.admitted = 0  # only touched on the event loop's thread, so no lock
         self._turns = asyncio.Semaphore(workers)
         self._seconds = 1.0  # a running mean of job durations, for Retry-After
+        self._jobs: SimpleQueue[_Job | None] = SimpleQueue()
+        self._threads: list[threading.Thread] = []
 
     def check(self) -> None:
         """HTTP 503 with ``Retry-After`` when every place is taken: say so before an upload is received."""
@@ -77,24 +80,42 @@ class InferencePool:
     async def run(self, job: Callable[[], T]) -> T:
         """``job()`` in a worker thread; call it during a :meth:`turn`, so a worker is free.
 
-        The thread is a daemon: a server told to stop at once does not wait for a prediction nobody will read.
+        The threads are daemons: a server told to stop at once does not wait for a prediction nobody will read.
+        They are started on first use and kept (a thread per job would leave each one's allocations behind).
         """
+        if not self._threads:
+            self._threads = [threading.Thread(target=self._work, name=f"emovid-predict-{i}", daemon=True)
+                             for i in range(self.workers)]
+            for thread in self._threads:
+                thread.start()
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(job, loop, answer))
+        return await answer
 
-        def work() -> None:
+    def _work(self) -> None:
+        while (item := self._jobs.get()) is not None:
             start = time.perf_counter()
             try:
-                outcome: tuple[Any, BaseException | None] = (job(), None)
+                outcome: tuple[Any, BaseException | None] = (item.call(), None)
             except BaseException as exc:  # handed to the awaiting request, which raises it
                 outcome = (None, exc)
-            finally:
-                self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - start)
+            self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - start)
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits for this answer
-                loop.call_soon_threadsafe(_settle, answer, *outcome)
+                item.loop.call_soon_threadsafe(_settle, item.answer, *outcome)
 
-        threading.Thread(target=work, name="emovid-predict", daemon=True).start()
-        return await answer
+    def shutdown(self) -> None:
+        """Let the worker threads end once their current job is done."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        self._threads = []
+
+
+@dataclass(frozen=True)
+class _Job:
+    call: Callable[[], Any]
+    loop: asyncio.AbstractEventLoop
+    answer: asyncio.Future
 
 
 def _settle(answer: asyncio.Future, result: object, exc: BaseException | None) -> None:

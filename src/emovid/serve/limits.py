@@ -7,8 +7,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from emovid.data.cache import cpu_workers
-
 
 def _limit(default: float | None, help: str, *, low: float, above: bool = False, metavar: str = "N") -> Any:
     """A field of :class:`Limits`: its default, help, and its lower bound (``above``: the bound itself is out)."""
@@ -53,6 +51,8 @@ class Limits:
 
     @property
     def worker_count(self) -> int:
+        from emovid.data.cache import cpu_workers
+
         return self.workers or cpu_workers()
 
     @property
