@@ -7,9 +7,9 @@ and its default limits:
    bench_predict.py, re-encoded; a synthetic face without network), all sent at once, each from its own
    loopback address. A client that gets 503 (or 429) waits the ``Retry-After`` it was given and sends again.
    Reports every answer's status (none may be lost), p50/p95 latency from first send to the 200, throughput
-   against ``predict_records`` on the same clips in this process (the model loaded once in both, torch's
-   default threads, as ``emovid predict`` runs), and the server's resident memory: after start, after a
-   first prediction, at its peak and after the load.
+   against ``predict_records`` on the same clips in this process (the model loaded once in both; with torch's
+   default threads, as ``emovid predict`` runs, and with one, as each server worker runs), and the server's
+   resident memory: after start, after a first prediction, at its peak and after the load.
 2. ``--slow`` clients (default 6, as many as the old server's worker and queue places) each from its own
    loopback address, sending their uploads at 2 bytes/s, while one normal client uploads the clip
    ``--normal`` times (default 5) in turn: its latency against the same uploads without slow clients.
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import torch
 from bench_predict import WORK, all_frames, encode, ravdess_clips, synthetic_face_frames
 
 from emovid.predict import Predictor, predict_records
@@ -218,16 +219,20 @@ def main() -> None:
     data = clip.read_bytes()
     print(f"clip {clip} ({len(data) / 2**20:.1f} MiB); model {args.model}; {load_average()}")
 
-    # emovid predict as it runs: the model loaded once, torch's default threads, after one clip's warm-up
+    # emovid predict as it runs (the model loaded once, torch's default threads), and with one thread, as each
+    # server worker runs; after one clip's warm-up (the face detectors load on first use)
     predictor = Predictor(*zero_shot_predictor(args.model))
     predict_records([str(clip)], predictor)
-    start = time.perf_counter()
-    records = predict_records([str(clip)] * args.uploads, predictor)
-    in_process = time.perf_counter() - start
-    if any("error" in r for r in records):
-        raise SystemExit(f"predict failed on {clip}")
-    print(f"\npredict_records, {args.uploads} clips in one process: {args.uploads / in_process:.3f} clips/s "
-          f"({in_process:.1f} s); {load_average()}")
+    in_process = {}
+    for threads in (torch.get_num_threads(), 1):
+        torch.set_num_threads(threads)
+        start = time.perf_counter()
+        records = predict_records([str(clip)] * args.uploads, predictor)
+        in_process[threads] = time.perf_counter() - start
+        if any("error" in r for r in records):
+            raise SystemExit(f"predict failed on {clip}")
+        print(f"\npredict_records, {args.uploads} clips in one process, {threads} torch thread(s): "
+              f"{args.uploads / in_process[threads]:.3f} clips/s ({in_process[threads]:.1f} s); {load_average()}")
     del predictor
 
     with server(args.model) as (url, child):
@@ -245,8 +250,9 @@ def main() -> None:
         if load.latencies:
             print(f"latency, first send to 200: p50 {percentile(load.latencies, 50):.1f} s, "
                   f"p95 {percentile(load.latencies, 95):.1f} s, max {max(load.latencies):.1f} s")
-        print(f"throughput: server {rate:.3f} clips/s ({served:.1f} s) = {rate * in_process / args.uploads:.2f}x "
-              f"predict_records in one process")
+        print(f"throughput: server {rate:.3f} clips/s ({served:.1f} s) = " + ", ".join(
+            f"{rate * seconds / args.uploads:.2f}x predict_records with {threads} thread(s)"
+            for threads, seconds in in_process.items()))
         print(f"server memory (RSS): {started / 2**20:.0f} MiB started, {warm / 2**20:.0f} MiB after one "
               f"prediction, peak {load.peak / 2**20:.0f} MiB, {after / 2**20:.0f} MiB after the load "
               f"({(after - warm) / 2**20:+.0f} MiB)")

@@ -384,14 +384,13 @@ def prediction_record(result: Prediction | Failure, class_names: Sequence[str]) 
     if isinstance(result, Failure):
         return {"file": result.source, "error": result.reason}
     emotion, probability = _top(result.probabilities, class_names)
-    face = {k: result.meta[k] for k in ("face_box",) if k in result.meta}
     face_found = result.meta.get("face_found")
     return {
         "file": result.source,
         "emotion": emotion,
         "probability": round(probability, 6),
         "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, result.probabilities, strict=True)},
-        **face,
+        **({"face_box": result.meta["face_box"]} if "face_box" in result.meta else {}),
         **video_facts(result.meta, face_found, ["no face found: the model saw the centre of the frame"]
                       if face_found is False else []),
     }
