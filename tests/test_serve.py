@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -38,7 +39,7 @@ from videos import make_video, truncated_faststart
 SPEC = InferenceSpec(model_args={"name": "grey-reader"}, class_names=CLASSES, frames=3,
                      resize={"mode": "naive", "size": 16, "short_side": 16}, crop="center",
                      mean=(0, 0, 0), std=(1, 1, 1), clip_seconds=1.0)
-FACE_SPEC = InferenceSpec(**{**SPEC.__dict__, "crop": "face"})
+FACE_SPEC = replace(SPEC, crop="face")
 
 
 @pytest.fixture

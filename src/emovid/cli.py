@@ -643,7 +643,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 def _run_serve(args: argparse.Namespace) -> int:
     try:
-        from emovid.serve import TOKEN_ENV, Limits, check_address, run
+        from emovid.serve import TOKEN_ENV, Cancelled, Limits, check_address, run
         from emovid.serve.limits import limit_fields
     except ImportError as exc:
         raise CliError(f"{exc.name} is not installed: pip install 'emovid[serve]'") from None
@@ -659,6 +659,10 @@ def _run_serve(args: argparse.Namespace) -> int:
             cors=args.cors)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    except Cancelled:
+        print("emovid serve: interrupted", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)  # see Cancelled: a prediction may still be running, and nobody will read it
     return 0
 
 

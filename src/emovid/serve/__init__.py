@@ -19,9 +19,15 @@ from emovid.serve.limits import Limits
 if TYPE_CHECKING:
     from emovid.predict import Predictor
 
-__all__ = ["TOKEN_ENV", "Limits", "check_address", "is_loopback", "run"]
+__all__ = ["TOKEN_ENV", "Cancelled", "Limits", "check_address", "is_loopback", "run"]
 
 TOKEN_ENV = "EMOVID_TOKEN"
+
+
+class Cancelled(Exception):
+    """A second Ctrl-C stopped the server: requests in flight were answered 503, the upload folder is gone, but
+    a prediction may still run in a worker thread. End the process at once (``os._exit``): an interpreter's
+    normal exit would tear its libraries down under that thread."""
 
 
 def is_loopback(host: str) -> bool:
@@ -51,7 +57,7 @@ def run(predictor: Predictor, *, host: str = "127.0.0.1", port: int = 8000, toke
 
     Raises:
         ValueError: a bad address (see :func:`check_address`).
-        KeyboardInterrupt: a second Ctrl-C cut requests short.
+        Cancelled: a second Ctrl-C cut requests short.
     """
     import torch
     import uvicorn
@@ -74,4 +80,4 @@ def run(predictor: Predictor, *, host: str = "127.0.0.1", port: int = 8000, toke
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if app.state.cancellation.cancelled:
-        raise KeyboardInterrupt
+        raise Cancelled
