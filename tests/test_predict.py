@@ -35,7 +35,7 @@ from emovid.predict import (
 from emovid.training import train
 from emovid.transforms import normalize
 from test_video import bad_inputs
-from videos import make_video, mixed_collection
+from videos import make_video, mixed_collection, truncated_faststart
 
 CLASSES = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 
@@ -188,6 +188,31 @@ def test_cli_table_json_and_csv(checkpoint, videos, tmp_path, capsys):
     records = json.loads(capsys.readouterr().out)
     assert [Path(r["file"]).name for r in records] == ["b.mkv", "g.mkv"]
     assert set(records[0]["probabilities"]) == set(CLASSES) and records[0]["face_found"] is False
+
+
+def test_records_say_how_much_was_decoded_and_whether_a_face_was_found(checkpoint, videos, tmp_path, capsys):
+    noise = make_video(tmp_path / "two.mp4", num_frames=60, width=64, height=48,  # noise: the bytes spread evenly
+                       frame_fn=lambda i, w, h: np.random.default_rng(i).integers(0, 255, (h, w, 3), np.uint8))
+    cut = truncated_faststart(noise, tmp_path / "cut.mp4")
+    for extra in ([], ["--timeline"]):
+        assert main(["predict", str(cut), str(videos[0]), "--checkpoint", str(checkpoint), "--json", "-", *extra]) == 0
+        captured = capsys.readouterr()
+        short, whole = json.loads(captured.out)
+        assert short["declared_seconds"] == pytest.approx(2.0) and 0.3 < short["decoded_seconds"] < 1.5
+        assert short["warnings"][0] == f"decoded {short['decoded_seconds']:.1f} s of 2.0 s: the file is truncated"
+        assert f"emovid predict: {cut}: note: {short['warnings'][0]}" in captured.err.splitlines()
+        assert {k: whole[k] for k in ("face_found", "decoded_seconds", "declared_seconds")} == {
+            "face_found": None, "decoded_seconds": 1.0, "declared_seconds": 1.0}  # None: a centre-crop model
+        if extra:  # the windows end where the file does; both videos are shorter than the model's 1.2 s clip
+            assert short["windows"][-1]["end"] == pytest.approx(short["decoded_seconds"], abs=0.05)
+            assert whole["warnings"] == [
+                "the video (1.00 s) is shorter than one window (1.20 s): one window over it all"]
+        else:
+            assert short["warnings"][1:] == whole["warnings"] == []
+    assert main(["predict", str(videos[0]), "--checkpoint", str(checkpoint), "--json", "-", "--crop", "face"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)  # the index pattern of a.mp4 is no face
+    assert record["face_found"] is False
+    assert record["warnings"] == ["no face found: the model saw the centre of the frame"]
 
 
 def test_cli_timeline_outputs(checkpoint, videos, tmp_path, capsys):

@@ -15,10 +15,11 @@ from emovid.data.video import (
     open_video,
     read_clip,
     sample_by_time,
+    truncation_warning,
     uniform_indices,
 )
 from emovid.datasets.ravdess import VideoSource
-from videos import make_cremad_flv, make_video, read_index, zip_with_corrupt_member
+from videos import make_cremad_flv, make_video, read_index, truncated_faststart, zip_with_corrupt_member
 
 
 @pytest.mark.parametrize(
@@ -187,6 +188,30 @@ def test_short_video_repeats_frames_and_says_so(tmp_path):
     assert clip.frames.shape == (6, 3, 32, 32)
     assert clip.meta["repeated_frames"] is True and clip.meta["indices"] == [0, 0, 1, 1, 2, 2]
     assert read_clip(path, 3, Resize("naive", 32)).meta["repeated_frames"] is False
+
+
+@pytest.mark.parametrize("bframes", [False, True])
+def test_a_cut_short_file_gives_every_frame_it_holds_and_says_how_much_was_declared(tmp_path, bframes):
+    whole = make_video(tmp_path / "whole.mp4", num_frames=90, width=64, height=48, bframes=bframes, audio=True,
+                       frame_fn=lambda i, w, h: np.random.default_rng(i).integers(0, 255, (h, w, 3), np.uint8))
+    with open_video(whole) as reader:
+        assert reader.info.declared_duration == pytest.approx(3.0) and reader.info.duration == pytest.approx(3.0)
+    cut = truncated_faststart(whole, tmp_path / "cut.mp4")
+    with open_video(cut) as reader:
+        info = reader.info
+        # The packet the file ends inside is dropped: every frame counted decodes, the last one too.
+        assert 20 < info.num_frames < 80 and info.declared_duration == pytest.approx(3.0)
+        assert len(list(reader.stream(range(info.num_frames)))) == info.num_frames
+    assert truncation_warning(info.duration, info.declared_duration) == (
+        f"decoded {info.duration:.1f} s of 3.0 s: the file is truncated")
+    clip = read_clip(cut, 8, Resize("naive", 16))
+    assert clip.meta["duration"] == info.duration and clip.meta["declared_duration"] == pytest.approx(3.0)
+
+
+def test_truncation_warning_leaves_small_differences_alone():
+    assert truncation_warning(3.0, None) is None  # a header that declares nothing
+    assert truncation_warning(3.0, 3.4) is None  # an audio track a little longer than the video
+    assert truncation_warning(2.9, 6.0) == "decoded 2.9 s of 6.0 s: the file is truncated"
 
 
 def test_zip_member_decodes_from_memory(tmp_path):

@@ -130,3 +130,19 @@ def mixed_collection(root: Path) -> tuple[list[str], list[str]]:
                                       make_video(root / "source.mp4", 30, 320, 180).read_bytes())
     (root / "source.mp4").unlink()
     return [str(p) for p in good], [f"{archive}:{member}"]
+
+
+def truncated_faststart(source: Path, path: Path, keep: float = 0.5) -> Path:
+    """``source`` remuxed with its index first (as a streaming mp4 is), then cut after ``keep`` of its bytes:
+    the header still declares the whole video, the file holds only its start."""
+    whole = path.with_suffix(".whole.mp4")
+    with av.open(str(source)) as src, av.open(str(whole), "w", format="mp4", options={"movflags": "faststart"}) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:  # the flush packets at the end carry nothing
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    data = whole.read_bytes()
+    whole.unlink()
+    path.write_bytes(data[: round(len(data) * keep)])
+    return path

@@ -594,10 +594,10 @@ def _print_predictions(records: list[dict], show_windows: bool) -> None:
     if not ok:
         return
     width = max(4, *(len(r["file"]) for r in ok))
-    face = any("face_found" in r for r in ok)
+    face = any(r.get("face_found") is not None for r in ok)  # None: the model does not look for faces
     print(f"{'file':<{width}}  {'emotion':<10}  probability" + ("  face" if face else ""))
     for r in ok:
-        found = ("  " + ("yes" if r["face_found"] else "no (centre crop)")) if "face_found" in r else ""
+        found = ("  " + ("yes" if r["face_found"] else "no (centre crop)")) if face else ""
         print(f"{r['file']:<{width}}  {r['emotion']:<10}  {r['probability']:11.3f}{found}")
 
 
@@ -695,34 +695,50 @@ def _print_score(report, predictor, out: Path, group: str | None) -> int:
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from emovid.serve.limits import flag, limit_fields
+
     p = sub.add_parser("serve", help="a web page and a JSON API for predictions (see docs/serve.md)")
     _add_predictor_options(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; another needs a token)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     p.add_argument("--token", help="API token clients send as 'Authorization: Bearer TOKEN' (default: $EMOVID_TOKEN)")
-    p.add_argument("--max-mb", type=float, default=100, help="largest upload in MiB (default 100)")
-    p.add_argument("--max-seconds", type=float, default=120, help="longest video in seconds (default 120)")
-    p.add_argument("--workers", type=int, default=None, help="videos predicted at a time (default: one per core)")
-    p.add_argument("--queue", type=int, default=None, help="requests waiting beyond those (default: 2x workers)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="without a token, also answer requests whose Host header is NAME (repeatable; default: "
+                        "localhost, 127.0.0.1, [::1] and --host)")
+    p.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
+                   help="let pages from ORIGIN (e.g. https://example.org) call the API (repeatable)")
+    g = p.add_argument_group("limits")
+    for f in limit_fields():
+        kind = float if "float" in str(f.type) else int
+        default = "" if f.default is None else f" (default {f.default:g})"
+        g.add_argument(flag(f.name), type=kind, default=None, metavar=f.metadata["metavar"],
+                       help=f.metadata["help"] + default)
     p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
     try:
-        from emovid.serve import TOKEN_ENV, check_host, run
+        from emovid.serve import TOKEN_ENV, Cancelled, Limits, check_address, run
+        from emovid.serve.limits import limit_fields
     except ImportError as exc:
         raise CliError(f"{exc.name} is not installed: pip install 'emovid[serve]'") from None
     token = args.token or os.environ.get(TOKEN_ENV) or None
     try:
-        check_host(args.host, token)  # before the model loads: a refusal should be quick
+        # Before the model loads and anything is made: a refusal should be quick and leave nothing behind.
+        check_address(args.host, args.port, token)
+        limits = Limits(**{f.name: getattr(args, f.name) for f in limit_fields() if getattr(args, f.name) is not None})
         predictor = _load_predictor(args)
         print(f"emovid serve: {predictor.spec.model_args['name']} ({', '.join(predictor.spec.class_names)}) on "
               f"http://{args.host}:{args.port}/", file=sys.stderr)
-        run(predictor, host=args.host, port=args.port, token=token, max_bytes=round(args.max_mb * 2**20),
-            max_seconds=args.max_seconds, workers=args.workers, queue=args.queue)
+        run(predictor, host=args.host, port=args.port, token=token, limits=limits, allowed_hosts=args.allowed_host,
+            cors=args.cors)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    except Cancelled:
+        print("emovid serve: interrupted", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)  # see Cancelled: a prediction may still be running, and nobody will read it
     return 0
 
 

@@ -35,6 +35,7 @@ from emovid.data.video import (
     finish_clip,
     open_video,
     read_clip,
+    truncation_warning,
     uniform_indices,
 )
 from emovid.faces import FaceGeometry
@@ -389,18 +390,48 @@ def _top(probabilities: np.ndarray, class_names: Sequence[str]) -> tuple[str, fl
 
 
 def prediction_record(result: Prediction | Failure, class_names: Sequence[str]) -> dict:
-    """A flat, JSON-ready record: file, top emotion and its probability, every class's, or the error."""
+    """A flat, JSON-ready record: file, top emotion and its probability, every class's, and what the clip says
+    about the video (see :func:`video_facts`); or the error."""
     if isinstance(result, Failure):
         return {"file": result.source, "error": result.reason}
     emotion, probability = _top(result.probabilities, class_names)
-    face = {k: result.meta[k] for k in ("face_found", "face_box") if k in result.meta}
+    face_found = result.meta.get("face_found")
     return {
         "file": result.source,
         "emotion": emotion,
         "probability": round(probability, 6),
         "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, result.probabilities, strict=True)},
-        **face,
+        **({"face_box": result.meta["face_box"]} if "face_box" in result.meta else {}),
+        **video_facts(result.meta, face_found, ["no face found: the model saw the centre of the frame"]
+                      if face_found is False else []),
     }
+
+
+def video_facts(video: dict, face_found: bool | None, warnings: Sequence[str] = ()) -> dict:
+    """What a record says beside the emotion, from a video's info (``VideoInfo.as_dict()`` or clip metadata).
+
+    ``face_found`` (None: the model does not look for faces), ``decoded_seconds`` (the video the file holds),
+    ``declared_seconds`` (what its header says, None when it says nothing; a truncated file holds less) and
+    ``warnings``, one line each: a truncated file first, then ``warnings``.
+    """
+    decoded, declared = video.get("duration"), video.get("declared_duration")
+    short = truncation_warning(decoded, declared) if decoded is not None else None
+    return {
+        "face_found": face_found,
+        "decoded_seconds": None if decoded is None else round(decoded, 3),
+        "declared_seconds": None if declared is None else round(declared, 3),
+        "warnings": [*([short] if short else []), *warnings],
+    }
+
+
+def timeline_facts(timeline: Timeline) -> dict:
+    """:func:`video_facts` of a whole timeline: a face found in any window, and a warning for windows without."""
+    found = [meta["face_found"] for meta in timeline.window_meta if "face_found" in meta]
+    warnings = [timeline.note] if timeline.note else []
+    if found and not all(found):
+        warnings.append("no face found in any window" if not any(found) else
+                        f"no face found in {found.count(False)} of {len(found)} windows")
+    return video_facts(timeline.video, any(found) if found else None, warnings)
 
 
 def timeline_records(timeline: Timeline) -> list[dict]:
@@ -474,9 +505,10 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
                     shard: Shard | None = None, log: Callable[[str], None] = _silent) -> list[dict]:
     """Videos (files, folders, zips, globs) to JSON-ready records, one per video, in input order.
 
-    A video that fails gives a record with ``error`` (and a line to ``log``); the others go on. With a
-    ``timeline``, each record holds its ``windows`` and its prediction is their mean, and the asked-for
-    timeline files are written. With a ``shard``, only that shard of the sorted videos is run.
+    A video that fails gives a record with ``error`` (and a line to ``log``); the others go on. Each of a
+    record's ``warnings`` is a ``note:`` line to ``log``. With a ``timeline``, each record holds its ``windows``
+    and its prediction is their mean, and the asked-for timeline files are written. With a ``shard``, only that
+    shard of the sorted videos is run.
 
     Raises:
         OutputError: a timeline file would overwrite an input or a video; raised before any video is read.
@@ -485,8 +517,13 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
     videos, failures = find_videos(inputs, shard)
     records = [_failure_record(f, names, log) for f in failures]
     if timeline is None:
-        records += [_failure_record(r, names, log) if isinstance(r, Failure) else prediction_record(r, names)
-                    for r in predict_videos(videos, predictor)]
+        for clip in predict_videos(videos, predictor):
+            if isinstance(clip, Failure):
+                records.append(_failure_record(clip, names, log))
+                continue
+            records.append(prediction_record(clip, names))
+            for warning in records[-1]["warnings"]:
+                log(f"{clip.source}: note: {warning}")
         return records
     paths = timeline_paths(videos, timeline)
     check_outputs([Output("--timeline-out" if timeline.prefix else "--timeline", prefix, "prefix")
@@ -496,14 +533,16 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
     for video, (prefix, annotated) in zip(videos, paths, strict=True):
         try:
             result = predict_timeline(video, predictor, timeline.window, timeline.stride)
-            if result.note:
-                log(f"{video}: note: {result.note}")
             windows = timeline_records(result)
+            record = {**prediction_record(Prediction(str(video), result.mean(), {}), names), **timeline_facts(result),
+                      "windows": windows}
+            for warning in record["warnings"]:
+                log(f"{video}: note: {warning}")
             write_timeline_outputs(video, result, windows, prefix, annotated, log)
         except Exception as exc:  # whatever one video raises (reading, plotting, annotating) is its failure
             records.append(_failure_record(as_failure(exc, video), names, log))
             continue
-        records.append({**prediction_record(Prediction(str(video), result.mean(), {}), names), "windows": windows})
+        records.append(record)
     return records
 
 

@@ -31,7 +31,12 @@ class VideoError(Exception):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video holds, in display orientation (after applying rotation metadata)."""
+    """What a video holds, in display orientation (after applying rotation metadata).
+
+    ``duration`` is what the file holds (its frames times the frame rate); ``declared_duration`` what its
+    header says the video stream lasts, None when it says nothing. A file cut short keeps its header, so the
+    two then differ: see :func:`truncation_warning`.
+    """
 
     num_frames: int
     fps: float
@@ -39,8 +44,9 @@ class VideoInfo:
     width: int
     height: int
     rotation: int
+    declared_duration: float | None = None
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return {
             "num_frames": self.num_frames,
             "fps": self.fps,
@@ -48,7 +54,18 @@ class VideoInfo:
             "width": self.width,
             "height": self.height,
             "rotation": self.rotation,
+            "declared_duration": self.declared_duration,
         }
+
+
+TRUNCATION_SLACK = 0.5  # seconds a header's duration may exceed the frames' (a longer audio track, an edit list)
+
+
+def truncation_warning(decoded: float, declared: float | None) -> str | None:
+    """One line when a video's frames stop well before the length its header declares, else None."""
+    if declared is None or declared - decoded <= TRUNCATION_SLACK:
+        return None
+    return f"decoded {decoded:.1f} s of {declared:.1f} s: the file is truncated"
 
 
 @dataclass(frozen=True)
@@ -145,8 +162,9 @@ class VideoReader:
         pts: list[int] = []
         try:
             for packet in self._container.demux(self._stream):
-                # Packets an mp4 edit list discards are never shown: the decoder drops them too.
-                if packet.size and packet.pts is not None and not packet.is_discard:
+                # Packets an mp4 edit list discards are never shown: the decoder drops them too. A corrupt
+                # packet (the file ends inside it, as a cut-short download does) is skipped by _decode too.
+                if packet.size and packet.pts is not None and not packet.is_discard and not packet.is_corrupt:
                     pts.append(packet.pts)
         except av.FFmpegError as exc:
             if not pts:
@@ -176,7 +194,16 @@ class VideoReader:
         width, height = first.width, first.height
         if rotation in (90, 270):
             width, height = height, width
-        return VideoInfo(num_frames, fps, num_frames / fps, width, height, rotation)
+        return VideoInfo(num_frames, fps, num_frames / fps, width, height, rotation, self._declared_duration())
+
+    def _declared_duration(self) -> float | None:
+        """The video stream's length from the header, else the container's (which counts audio too)."""
+        stream = self._stream
+        if stream.duration and stream.time_base:
+            return round(float(stream.duration * stream.time_base), 6)
+        if self._container.duration:
+            return round(self._container.duration / av.time_base, 6)
+        return None
 
     def _first_frame(self) -> av.VideoFrame:
         for frame in self._decode():
@@ -191,6 +218,8 @@ class VideoReader:
             self._rewind()
             context = self._stream.codec_context
             for packet in self._container.demux(self._stream):
+                if packet.is_corrupt:  # cut short by the end of the file, say: decoding it would fail and end the pass
+                    continue
                 if wanted is not None:
                     # Non-reference frames nobody asked for need not be decoded at all; reference frames
                     # still are (others depend on them), so every wanted frame comes back exactly.

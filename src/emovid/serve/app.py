@@ -5,63 +5,68 @@ from __future__ import annotations
 import hmac
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import fastapi_offline
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from emovid.data.cache import cpu_workers
 from emovid.predict import Predictor
 from emovid.serve.jobs import InferencePool, predict_upload
-from emovid.serve.upload import FIELD, error, receive_upload, temporary_upload
+from emovid.serve.limits import Limits
+from emovid.serve.security import LOOPBACK_NAMES, Guard
+from emovid.serve.shutdown import Cancellation
+from emovid.serve.upload import FIELD, UploadPlaces, error, receive_upload, temporary_upload
 
 STATIC = Path(__file__).parent / "static"
-MAX_BYTES = 100 * 2**20
-MAX_SECONDS = 120.0
-UPLOAD_TIMEOUT = 120.0
+# Swagger UI's script and styles, from the fastapi-offline package (the serve extra): /docs works offline.
+SWAGGER = Path(fastapi_offline.__file__).parent / "static"
 BEARER = HTTPBearer(auto_error=False, description="the server's API token, when it was started with one")
 
 _UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": [FIELD], "properties": {FIELD: {"type": "string", "format": "binary"}}}}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"description": text} for code, text in {
-    400: "malformed body, or the client went away", 401: "missing or wrong API token",
-    408: "the upload took too long", 413: "the upload is too large", 415: "not multipart/form-data",
-    422: "not a readable video, or too long; the body says why in one line", 503: "busy: see Retry-After"}.items()}
+    400: "malformed body, the client went away, or a Host header that does not name this server",
+    401: "missing or wrong API token", 403: "a cross-origin request the server was not told to allow (--cors)",
+    408: "the upload took too long, or sent nothing for a while", 413: "the upload is too large",
+    415: "not multipart/form-data", 422: "not a readable video, or too long; the body says why in one line",
+    429: "this client already sends as many uploads as it may", 503: "busy or shutting down: see Retry-After"}.items()}
 
 
 def create_app(
     predictor: Predictor,
     *,
     token: str | None = None,
-    max_bytes: int = MAX_BYTES,
-    max_seconds: float = MAX_SECONDS,
-    workers: int | None = None,
-    queue: int | None = None,
-    upload_timeout: float = UPLOAD_TIMEOUT,
+    limits: Limits | None = None,
+    allowed_hosts: Collection[str] = (),
+    cors: Collection[str] = (),
     upload_dir: Path | None = None,
 ) -> FastAPI:
     """The emovid web app around one loaded predictor.
 
     Args:
         predictor: the model every request uses.
-        token: when given, ``/v1/*`` needs ``Authorization: Bearer <token>``.
-        max_bytes: largest accepted video file.
-        max_seconds: longest accepted video.
-        workers: predictions at a time (default: one per core).
-        queue: requests waiting beyond those (default: twice ``workers``); more get HTTP 503.
-        upload_timeout: seconds a client has to send its whole upload.
+        token: when given, ``/v1/*`` needs ``Authorization: Bearer <token>``. Without one, only requests whose
+            ``Host`` names the loopback address (or one of ``allowed_hosts``) are answered, and cross-origin
+            POSTs are refused unless their origin is in ``cors``.
+        limits: sizes, times and counts (see :class:`Limits`).
+        allowed_hosts: more ``Host`` names to accept without a token (the server's own name, say).
+        cors: other origins whose pages may call the API (CORS headers; without a token, their POSTs too).
         upload_dir: where uploads are kept while predicted (default: a new temporary folder, removed at
             shutdown). Files there get server-chosen names and are removed when their request ends.
     """
-    workers = workers or cpu_workers()
-    pool = InferencePool(workers, 2 * workers if queue is None else queue)
+    limits = limits or Limits()
+    pool = InferencePool(limits.worker_count, limits.queue_length)
+    places = UploadPlaces(limits.max_uploads, limits.uploads_per_client, retry_after=limits.upload_idle)
+    cancellation = Cancellation()
     own_dir = upload_dir is None
     folder = Path(tempfile.mkdtemp(prefix="emovid-serve-")) if upload_dir is None else upload_dir
     spec = predictor.spec
@@ -74,9 +79,16 @@ def create_app(
             shutil.rmtree(folder, ignore_errors=True)
 
     app = FastAPI(title="emovid", summary="Emotion recognition in videos from the face alone.",
-                  version="0.1.0", lifespan=lifespan)
+                  version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.upload_dir = folder
     app.state.pool = pool
+    app.state.places = places
+    app.state.cancellation = cancellation
+    if cors:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"])
+    app.add_middleware(Guard, hosts=None if token else [*LOOPBACK_NAMES, *allowed_hosts],
+                       origins=None if token else cors)
 
     def authorise(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
         given = credentials.credentials if credentials else ""
@@ -103,7 +115,12 @@ def create_app(
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html")
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=SWAGGER), name="docs-assets")
 
     @app.get("/healthz", summary="Whether the server is up (no token needed)")
     async def healthz() -> dict:
@@ -118,23 +135,32 @@ def create_app(
             "frames": spec.frames,
             "clip_seconds": spec.clip_seconds,
             "crop": spec.crop,
-            "limits": {"max_bytes": max_bytes, "max_seconds": max_seconds, "workers": pool.workers,
+            "limits": {"max_bytes": limits.max_bytes, "max_seconds": limits.max_seconds, "workers": pool.workers,
                        "queue": pool.capacity - pool.workers},
         }
 
     @app.post("/v1/predict", summary="The emotion of one uploaded video, as `emovid predict --json` gives it",
               dependencies=[Depends(authorise)], openapi_extra={"requestBody": _UPLOAD_BODY}, responses=_ERRORS)
     async def predict(request: Request, timeline: bool = False) -> dict:
-        """Upload the video as the multipart field `file`. With `timeline=1`, the answer adds `windows`: per
-        sliding window (the model's clip length, half of it apart) its start and end in seconds, emotion and
-        probabilities; the top-level emotion is then the mean over windows."""
-        with pool.slot(), temporary_upload(folder) as path:
-            with path.open("wb") as out:
-                name = await receive_upload(request, out, max_bytes=max_bytes, timeout=upload_timeout)
-            async with pool.turn():
-                if await request.is_disconnected():  # nobody would read the answer: leave the worker to others
-                    raise error(400, "the client went away before its prediction started")
-                return await pool.run(lambda: predict_upload(predictor, path, name, timeline=timeline,
-                                                             max_seconds=max_seconds))
+        """Upload the video as the multipart field `file`. The answer is the clip's emotion and probabilities,
+        with `face_found` (null: the model does not look for faces), `decoded_seconds` and `declared_seconds`
+        (a truncated file declares more than it holds) and `warnings` (one line each). With `timeline=1` it
+        adds `windows`: per sliding window (the model's clip length, half of it apart) its start and end in
+        seconds, emotion, probabilities and `face_found`; the top-level emotion stays the clip's."""
+        pool.check()  # no use receiving a body that could not be predicted
+        return await cancellation.run(_receive_and_predict(request, timeline))
+
+    async def _receive_and_predict(request: Request, timeline: bool) -> dict:
+        client = request.client.host if request.client else ""
+        with temporary_upload(folder) as path:
+            with places.place(client), path.open("wb") as out:
+                name = await receive_upload(request, out, max_bytes=limits.max_bytes, timeout=limits.upload_timeout,
+                                            idle=limits.upload_idle)
+            with pool.slot():  # only now that the whole video is on disk
+                async with pool.turn():
+                    if await request.is_disconnected():  # nobody would read the answer: leave the worker to others
+                        raise error(400, "the client went away before its prediction started")
+                    return await pool.run(lambda: predict_upload(predictor, path, name, timeline=timeline,
+                                                                 max_seconds=limits.max_seconds))
 
     return app

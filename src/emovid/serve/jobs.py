@@ -1,27 +1,30 @@
-"""Predictions off the event loop: a bounded pool of worker threads, and the job each upload becomes."""
+"""Predictions off the event loop: a bounded pool of worker threads, and the job each complete upload becomes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import math
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from queue import SimpleQueue
+from typing import Any, TypeVar
+
+from fastapi import HTTPException
 
 from emovid.data.source import VideoSource
 from emovid.data.video import VideoError, open_video
 from emovid.predict import (
     Failure,
-    Prediction,
     Predictor,
     as_failure,
     predict_timeline,
     predict_videos,
     prediction_record,
+    timeline_facts,
     timeline_records,
 )
 from emovid.serve.upload import error
@@ -32,10 +35,10 @@ T = TypeVar("T")
 class InferencePool:
     """At most ``workers`` predictions at a time, each in its own thread, and ``queue`` more requests waiting.
 
-    A request holds a :meth:`slot` from before its upload is read until its answer is ready, so uploads in
-    progress count as waiting too: the server never holds more than ``workers + queue`` uploads at once. It
-    then waits for its :meth:`turn` on the event loop (not in the executor's queue), so a request whose client
-    has gone away meanwhile can step aside without costing a worker.
+    A request takes a :meth:`slot` once its upload is complete on disk and keeps it until its answer is ready,
+    so the server never holds more than ``workers + queue`` videos waiting for or in prediction. It then waits
+    for its :meth:`turn` on the event loop, so a request whose client has gone away meanwhile can step aside
+    without costing a worker.
     """
 
     def __init__(self, workers: int, queue: int) -> None:
@@ -44,17 +47,20 @@ class InferencePool:
         self.workers = workers
         self.capacity = workers + queue
         self.admitted = 0  # only touched on the event loop's thread, so no lock
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="emovid-predict")
         self._turns = asyncio.Semaphore(workers)
         self._seconds = 1.0  # a running mean of job durations, for Retry-After
+        self._jobs: SimpleQueue[_Job | None] = SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    def check(self) -> None:
+        """HTTP 503 with ``Retry-After`` when every place is taken: say so before an upload is received."""
+        if self.admitted >= self.capacity:
+            raise error(503, "the server is busy; try again later", headers={"Retry-After": str(self.retry_after())})
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one of the ``workers + queue`` places; HTTP 503 with ``Retry-After`` when all are taken."""
-        if self.admitted >= self.capacity:
-            exc = error(503, "the server is busy; try again later")
-            exc.headers = {"Retry-After": str(self.retry_after())}
-            raise exc
+        self.check()
         self.admitted += 1
         try:
             yield
@@ -72,22 +78,60 @@ class InferencePool:
             yield
 
     async def run(self, job: Callable[[], T]) -> T:
-        """``job()`` in a worker thread; call it during a :meth:`turn`, so a thread is free."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._timed, job)
+        """``job()`` in a worker thread; call it during a :meth:`turn`, so a worker is free.
 
-    def _timed(self, job: Callable[[], T]) -> T:
-        start = time.perf_counter()
-        try:
-            return job()
-        finally:
+        The threads are daemons: a server told to stop at once does not wait for a prediction nobody will read.
+        They are started on first use and kept (a thread per job would leave each one's allocations behind).
+        """
+        if not self._threads:
+            self._threads = [threading.Thread(target=self._work, name=f"emovid-predict-{i}", daemon=True)
+                             for i in range(self.workers)]
+            for thread in self._threads:
+                thread.start()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(job, loop, answer))
+        return await answer
+
+    def _work(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            start = time.perf_counter()
+            try:
+                outcome: tuple[Any, BaseException | None] = (item.call(), None)
+            except BaseException as exc:  # handed to the awaiting request, which raises it
+                outcome = (None, exc)
             self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - start)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits for this answer
+                item.loop.call_soon_threadsafe(_settle, item.answer, *outcome)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Let the worker threads end once their current job is done."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        self._threads = []
+
+
+@dataclass(frozen=True)
+class _Job:
+    call: Callable[[], Any]
+    loop: asyncio.AbstractEventLoop
+    answer: asyncio.Future
+
+
+def _settle(answer: asyncio.Future, result: object, exc: BaseException | None) -> None:
+    if answer.cancelled():  # the request stopped waiting (the server is shutting down)
+        return
+    if exc is not None:
+        answer.set_exception(exc)
+    else:
+        answer.set_result(result)
 
 
 def predict_upload(predictor: Predictor, path: Path, name: str, *, timeline: bool, max_seconds: float) -> dict:
-    """The record ``emovid predict --json`` gives for one video (``--timeline``: with its windows), as ``name``.
+    """The record ``emovid predict --json`` gives for one video, as ``name``; with ``timeline``, also its windows.
+
+    The record's emotion is always the clip's, as without ``timeline``; ``windows`` come from
+    :func:`~emovid.predict.predict_timeline`, and its warnings join the clip's.
 
     Raises:
         HTTPException: 422 with the CLI's one-line reason for a video that cannot be read, or one longer than
@@ -101,14 +145,19 @@ def predict_upload(predictor: Predictor, path: Path, name: str, *, timeline: boo
         if seconds > max_seconds:
             raise error(422, f"the video lasts {seconds:.1f} s, longer than this server's limit of {max_seconds:g} s",
                         file=name)
+        (clip,) = predict_videos([source], predictor, batch_size=1)
+        if isinstance(clip, Failure):
+            raise _unreadable(clip, path, name)
+        record = prediction_record(replace(clip, source=name), names)
         if timeline:
             result = predict_timeline(source, predictor)
-            mean = Prediction(name, result.mean(), {})  # the video's prediction, as the CLI's --timeline gives it
-            return {**prediction_record(mean, names), "windows": timeline_records(result)}
-        (clip,) = predict_videos([source], predictor, batch_size=1)
+            extra = [w for w in timeline_facts(result)["warnings"] if w not in record["warnings"]]
+            record = {**record, "warnings": record["warnings"] + extra, "windows": timeline_records(result)}
+        return record
     except VideoError as exc:
-        clip = as_failure(exc, source)
-    if isinstance(clip, Failure):
-        # The reason leaves out the file it is about, but an unexpected error's text may hold our path.
-        raise error(422, clip.reason.replace(str(path), name), file=name)
-    return prediction_record(replace(clip, source=name), names)
+        raise _unreadable(as_failure(exc, source), path, name) from None
+
+
+def _unreadable(failure: Failure, path: Path, name: str) -> HTTPException:
+    # The reason leaves out the file it is about, but an unexpected error's text may hold our path.
+    return error(422, failure.reason.replace(str(path), name), file=name)

@@ -1,4 +1,5 @@
-"""Uploads: a multipart body streamed into a server-named temporary file, within a size limit and a deadline.
+"""Uploads: a multipart body streamed into a server-named temporary file, within a size limit, a deadline and an
+idle timeout, and the places that bound how many are received at once.
 
 The client's file name is kept for display only (the ``file`` of the answer); it never reaches the filesystem.
 Whether the bytes are a video is for the decoder to say, not the name or the declared content type.
@@ -7,9 +8,11 @@ Whether the bytes are a video is for the decoder to say, not the name or the dec
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,9 +27,43 @@ FRAMING_BYTES = 64 * 1024  # room in a body for the multipart boundaries, part h
 MAX_NAME = 200  # characters of the client's file name kept for display
 
 
-def error(status: int, message: str, **extra: object) -> HTTPException:
+def error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> HTTPException:
     """An HTTP error whose JSON body is ``{**extra, "error": message}`` (the CLI's records name the file first)."""
-    return HTTPException(status, {**extra, "error": message})
+    return HTTPException(status, {**extra, "error": message}, headers=headers)
+
+
+class UploadPlaces:
+    """At most ``total`` uploads received at once, and ``per_client`` of them from one client address.
+
+    Only touched on the event loop's thread, so no lock.
+    """
+
+    def __init__(self, total: int, per_client: int, retry_after: float) -> None:
+        self.total = total
+        self.per_client = per_client
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.by_client: Counter[str] = Counter()
+
+    @property
+    def receiving(self) -> int:
+        return sum(self.by_client.values())
+
+    @contextlib.contextmanager
+    def place(self, client: str) -> Iterator[None]:
+        """Hold a place while receiving; HTTP 429 over the client's share, 503 when every place is taken."""
+        if self.by_client[client] >= self.per_client:
+            raise error(429, f"this client is already sending {self.per_client} uploads; wait for one to finish",
+                        headers={"Retry-After": str(self.retry_after)})
+        if self.receiving >= self.total:
+            raise error(503, "the server is receiving as many uploads as it can; try again later",
+                        headers={"Retry-After": str(self.retry_after)})
+        self.by_client[client] += 1
+        try:
+            yield
+        finally:
+            self.by_client[client] -= 1
+            if not self.by_client[client]:
+                del self.by_client[client]
 
 
 @contextlib.contextmanager
@@ -91,12 +128,13 @@ class _FormParts:
             self.complete = True
 
 
-async def receive_upload(request: Request, out: BinaryIO, *, max_bytes: int, timeout: float) -> str:
+async def receive_upload(request: Request, out: BinaryIO, *, max_bytes: int, timeout: float, idle: float) -> str:
     """Stream the request's multipart body, writing its ``file`` part to ``out``; return the client's file name.
 
     Raises:
-        HTTPException: 413 over ``max_bytes``, 408 past ``timeout`` seconds, 400 for a malformed body or a
-            client that went away, 415 when the body is not multipart, 422 without a ``file`` part.
+        HTTPException: 413 over ``max_bytes``; 408 past ``timeout`` seconds in all, or ``idle`` seconds without a
+            byte; 400 for a malformed body or a client that went away; 415 when the body is not multipart; 422
+            without a ``file`` part.
     """
     limit = max_bytes + FRAMING_BYTES
     declared = request.headers.get("content-length", "")
@@ -113,7 +151,7 @@ async def receive_upload(request: Request, out: BinaryIO, *, max_bytes: int, tim
     received = written = 0
     try:
         with anyio.fail_after(timeout):
-            async for chunk in request.stream():
+            async for chunk in _chunks(request, idle):
                 received += len(chunk)
                 if received > limit:  # chunked bodies declare no length: count them
                     raise _too_large(max_bytes)
@@ -126,6 +164,8 @@ async def receive_upload(request: Request, out: BinaryIO, *, max_bytes: int, tim
                     out.write(parts.pending)
                     parts.pending.clear()
         parser.finalize()
+    except _Idle:
+        raise error(408, f"the upload sent nothing for {idle:g} s") from None
     except TimeoutError:
         raise error(408, f"the upload took longer than {timeout:g} s") from None
     except ClientDisconnect:
@@ -135,6 +175,24 @@ async def receive_upload(request: Request, out: BinaryIO, *, max_bytes: int, tim
     if not parts.complete:
         raise error(422, f"no complete file in the form field {FIELD!r}")
     return display_name(parts.filename)
+
+
+class _Idle(Exception):
+    """The client sent nothing for its idle timeout."""
+
+
+async def _chunks(request: Request, idle: float) -> AsyncIterator[bytes]:
+    """The request body's chunks; :class:`_Idle` when the next one takes more than ``idle`` seconds."""
+    stream = request.stream()
+    while True:
+        with anyio.move_on_after(idle) as wait:
+            try:
+                chunk = await anext(stream)
+            except StopAsyncIteration:
+                return
+        if wait.cancelled_caught:
+            raise _Idle
+        yield chunk
 
 
 def _too_large(max_bytes: int) -> HTTPException:

@@ -1,4 +1,5 @@
 // The emovid page: upload a video to /v1/predict?timeline=1, then show the result, the timeline and the video.
+// The headline is the clip's answer, the same as /v1/predict without timeline=1 (and `emovid predict`) gives.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -8,6 +9,9 @@ const COLOURS = {
 };
 const SPARE = ["#0e9384", "#c11574", "#854a0e", "#444ce7"];
 const PAD = { left: 40, right: 12, top: 10, bottom: 30 }; // the chart's margins for its axis labels, in CSS pixels
+const NO_FACE = "#e4e7ec"; // the chart's background where the nearest window found no face
+const MISSING = "#fee4e2"; // ... after the end of a truncated file, up to the length its header declares
+const TRUNCATION_SLACK = 0.5; // seconds, as the server's: less is a longer audio track, not a truncated file
 const state = { token: sessionStorage.getItem("emovid-token") || "", limits: null, record: null, url: null };
 
 const colour = (name, i) => COLOURS[name] || SPARE[i % SPARE.length];
@@ -87,30 +91,58 @@ function finish(text, isError = false) {
 function show(record, file) {
   state.record = record;
   $("result").hidden = false;
-  $("top-emotion").textContent = record.emotion;
-  $("top-probability").textContent = percent(record.probability);
+  const noFace = record.face_found === false;
+  $("result").classList.toggle("no-face", noFace);
+  $("top-emotion").textContent = noFace ? "No face found" : record.emotion;
+  $("top-probability").textContent = noFace ? "" : percent(record.probability);
+  $("guess").hidden = !noFace;
+  $("guess").textContent = `The model's guess from the centre of the frame: ${record.emotion} ${percent(record.probability)}`;
+  $("warnings").replaceChildren(...(record.warnings || []).map((text) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    return item;
+  }));
   const names = Object.keys(record.probabilities);
   $("bars").replaceChildren(...names
     .map((name, i) => [name, record.probabilities[name], colour(name, i)])
     .sort((a, b) => b[1] - a[1])
     .map(([name, p, c]) => {
       const item = document.createElement("li");
-      item.innerHTML = `<span></span><span class="bar"><span></span></span><span class="value"></span>`;
-      item.children[0].textContent = name;
-      item.children[1].firstChild.style.cssText = `width:${100 * p}%;background:${c}`;
-      item.children[2].textContent = percent(p);
+      const label = document.createElement("span");
+      const bar = document.createElement("span");
+      const fill = document.createElement("span");
+      const value = document.createElement("span");
+      label.textContent = name;
+      bar.className = "bar";
+      fill.style.width = `${100 * p}%`;
+      fill.style.background = c;
+      bar.append(fill);
+      value.className = "value";
+      value.textContent = percent(p);
+      item.append(label, bar, value);
       return item;
     }));
-  $("legend").replaceChildren(...names.map((name, i) => {
+  const keys = names.map((name, i) => [name, colour(name, i)]);
+  if (record.windows.some((w) => w.face_found === false)) keys.push(["no face", NO_FACE]);
+  if (missingFrom(record) !== null) keys.push(["not in the file", MISSING]);
+  $("legend").replaceChildren(...keys.map(([name, c]) => {
     const key = document.createElement("span");
-    key.innerHTML = `<i style="background:${colour(name, i)}"></i>`;
-    key.append(name);
+    const swatch = document.createElement("i");
+    swatch.style.background = c; // set through the DOM: the page's CSP refuses inline style attributes
+    key.append(swatch, name);
     return key;
   }));
   if (state.url) URL.revokeObjectURL(state.url);
   state.url = URL.createObjectURL(file);
   $("video").src = state.url;
   onTime();
+}
+
+// Where a truncated file's video ends, when its header declares more; else null.
+function missingFrom(record) {
+  const decoded = record.decoded_seconds;
+  const declared = record.declared_seconds;
+  return decoded != null && declared != null && declared - decoded > TRUNCATION_SLACK ? decoded : null;
 }
 
 // The window whose centre is nearest to time t (windows overlap by half).
@@ -140,9 +172,23 @@ function drawChart() {
   const g = canvas.getContext("2d");
   g.setTransform(ratio, 0, 0, ratio, 0, 0);
   g.clearRect(0, 0, width, height);
-  const end = Math.max(...windows.map((w) => w.end), 1e-3);
+  const missing = missingFrom(state.record);
+  const end = Math.max(...windows.map((w) => w.end), missing === null ? 0 : state.record.declared_seconds, 1e-3);
   const x = (t) => PAD.left + (t / end) * (width - PAD.left - PAD.right);
   const y = (p) => PAD.top + (1 - p) * (height - PAD.top - PAD.bottom);
+  const centres = windows.map((w) => (w.start + w.end) / 2);
+  // Shade the stretches whose nearest window found no face (as the badge on the video goes), and what is missing.
+  g.fillStyle = NO_FACE;
+  windows.forEach((w, j) => {
+    if (w.face_found !== false) return;
+    const from = j === 0 ? 0 : (centres[j - 1] + centres[j]) / 2;
+    const to = j === windows.length - 1 ? w.end : (centres[j] + centres[j + 1]) / 2;
+    g.fillRect(x(from), PAD.top, x(to) - x(from), height - PAD.top - PAD.bottom);
+  });
+  if (missing !== null) {
+    g.fillStyle = MISSING;
+    g.fillRect(x(missing), PAD.top, x(end) - x(missing), height - PAD.top - PAD.bottom);
+  }
   g.font = "12px system-ui, sans-serif";
   g.fillStyle = "#667085";
   g.strokeStyle = "#eaecf0";
@@ -164,15 +210,21 @@ function drawChart() {
   }
   Object.keys(state.record.probabilities).forEach((name, i) => {
     g.strokeStyle = colour(name, i);
+    g.fillStyle = colour(name, i);
     g.lineWidth = 2;
     g.beginPath();
-    windows.forEach((w, j) => {
-      const px = x((w.start + w.end) / 2);
-      const py = y(w.probabilities[name]);
-      if (j === 0) g.moveTo(px, py); else g.lineTo(px, py);
-    });
+    if (windows.length === 1) { // no line between centres to draw: one across the window, and a dot at its centre
+      const py = y(windows[0].probabilities[name]);
+      g.moveTo(x(windows[0].start), py);
+      g.lineTo(x(windows[0].end), py);
+      g.fillRect(x(centres[0]) - 4, py - 4, 8, 8);
+    } else {
+      windows.forEach((w, j) => {
+        if (j === 0) g.moveTo(x(centres[j]), y(w.probabilities[name]));
+        else g.lineTo(x(centres[j]), y(w.probabilities[name]));
+      });
+    }
     g.stroke();
-    if (windows.length === 1) g.fillRect(x((windows[0].start + windows[0].end) / 2) - 3, y(windows[0].probabilities[name]) - 3, 6, 6);
   });
   const t = $("video").currentTime;
   g.strokeStyle = "#1d2330";
@@ -182,13 +234,14 @@ function drawChart() {
   g.lineTo(x(Math.min(t, end)), height - PAD.bottom);
   g.stroke();
   canvas.dataset.windows = String(windows.length);
+  canvas.dataset.noFace = String(windows.filter((w) => w.face_found === false).length);
   canvas.dataset.seconds = end.toFixed(2);
 }
 
 function onTime() {
   if (!state.record) return;
   const w = windowAt($("video").currentTime);
-  $("now").textContent = `${w.emotion} ${percent(w.probability)}`;
+  $("now").textContent = `${w.face_found === false ? "no face: " : ""}${w.emotion} ${percent(w.probability)}`;
   drawChart();
 }
 
