@@ -182,6 +182,21 @@ class ZeroShotEnsemble(nn.Module):
             probs = probs / probs.sum(dim=-1, keepdim=True)
         return probs.unflatten(0, (b, t))
 
+    @property
+    def per_frame(self) -> bool:
+        """Whether a clip's probabilities are the mean of :meth:`frame_probabilities` over its frames: with mean
+        pooling and every member on every frame, so a timeline can score each frame once and pool any stretch."""
+        return self.pooling == "mean" and all(every == 1 for every in self.every)
+
+    def frame_probabilities(self, faces: Tensor) -> Tensor:
+        """Probabilities (N, 7) in :data:`FER_ORDER` of single faces (N, 3, S, S), floats in [0, 1]: each member's (its
+        mirror image's too where it flips), mixed with the members' weights. Needs :attr:`per_frame`."""
+        if not self.per_frame:
+            raise ValueError("per-frame probabilities need mean pooling and every member on every frame")
+        clip = faces.unsqueeze(0)  # (1, N, 3, S, S): one clip, every frame of which each member sees
+        probs = torch.stack([self.member_probabilities(i, clip)[0] for i in range(len(self.members))])  # (M, N, 7)
+        return (probs * self.weights.view(-1, 1, 1)).sum(dim=0)
+
     def forward(self, clip: Tensor) -> Tensor:
         videos = [pool_over_time(self.member_probabilities(i, clip), self.pooling) for i in range(len(self.members))]
         mixed = (torch.stack(videos) * self.weights.view(-1, 1, 1)).sum(dim=0)  # (M, B, 7) -> (B, 7)

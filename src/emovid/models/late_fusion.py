@@ -29,6 +29,11 @@ class LateFusion(nn.Module):
         features = encode_frames(self.encoder, clip)  # (B, T, F)
         return self.head(features.mean(dim=1))
 
+    def frame_logits(self, frames: Tensor) -> Tensor:
+        """Logits (N, num_classes) of single frames (N, C, H, W). The head is linear (dropout is off in eval mode),
+        so a clip's logits are the mean of its frames': a timeline scores each frame once."""
+        return self.head(self.encoder(frames))
+
 
 @register_model("late-fusion-resnet18")
 def late_fusion_resnet18(

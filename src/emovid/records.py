@@ -1,0 +1,114 @@
+"""Predictions as records: flat JSON-ready dicts per video and per window, CSV text, and a timeline's files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from emovid.data.source import VideoSource
+from emovid.timeline import Failure, Prediction, TimelineRequest, VideoAnalysis
+
+
+def _top(probabilities: np.ndarray, class_names: Sequence[str]) -> tuple[str, float]:
+    best = int(np.argmax(probabilities))
+    return class_names[best], float(probabilities[best])
+
+
+def prediction_record(result: Prediction | Failure, class_names: Sequence[str]) -> dict:
+    """A flat, JSON-ready record: file, top emotion and its probability, every class's, or the error."""
+    if isinstance(result, Failure):
+        return {"file": result.source, "error": result.reason}
+    emotion, probability = _top(result.probabilities, class_names)
+    face = {k: result.meta[k] for k in ("face_found", "face_box") if k in result.meta}
+    return {
+        "file": result.source,
+        "emotion": emotion,
+        "probability": round(probability, 6),
+        "probabilities": {c: round(float(p), 6) for c, p in zip(class_names, result.probabilities, strict=True)},
+        **face,
+    }
+
+
+def timeline_records(timeline: VideoAnalysis) -> list[dict]:
+    """One record per window: start and end in seconds, top emotion, every class's probability."""
+    records = []
+    for start, end, p, meta in zip(timeline.starts, timeline.ends, timeline.probabilities, timeline.window_meta,
+                                   strict=True):
+        emotion, probability = _top(p, timeline.class_names)
+        records.append({
+            "start": round(float(start), 4),
+            "end": round(float(end), 4),
+            "emotion": emotion,
+            "probability": round(probability, 6),
+            "probabilities": {c: round(float(v), 6) for c, v in zip(timeline.class_names, p, strict=True)},
+            **({"face_found": meta["face_found"]} if "face_found" in meta else {}),
+        })
+    return records
+
+
+def frame_records(analysis: VideoAnalysis) -> list[dict]:
+    """One record per sampled frame of a frame-level model (none from a clip-level one): time in seconds, top emotion
+    and its probability, and with face crops whether the face was found there."""
+    frames = analysis.frames
+    if frames is None:
+        return []
+    face = analysis.clip_meta.get("crop") == "face"
+    records = []
+    for time, p, found in zip(frames.times, frames.probabilities, frames.face_found, strict=True):
+        emotion, probability = _top(p, analysis.class_names)
+        records.append({"time": round(float(time), 4), "emotion": emotion, "probability": round(probability, 6),
+                        **({"face_found": bool(found)} if face else {})})
+    return records
+
+
+def csv_text(records: Sequence[dict], class_names: Sequence[str]) -> str:
+    """Records as CSV: their plain fields, then one column per class probability."""
+    plain = list(dict.fromkeys(k for r in records for k in r if k != "probabilities"))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*plain, *class_names])
+    for r in records:
+        probs = r.get("probabilities", {})
+        writer.writerow([_cell(r.get(k)) for k in plain] + [probs.get(c, "") for c in class_names])
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    return "" if value is None else json.dumps(value) if isinstance(value, list) else value
+
+
+def write_text(target: str | Path, text: str) -> None:
+    """Write to a file, or to standard output when ``target`` is ``-``."""
+    if str(target) == "-":
+        sys.stdout.write(text)
+        return
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    Path(target).write_text(text)
+
+
+def write_timeline_outputs(video: VideoSource, result: VideoAnalysis, windows: list[dict], request: TimelineRequest,
+                           tag: str | None = None, log: Callable[[str], None] = lambda line: None) -> None:
+    """Write a video's timeline as ``PREFIX.csv/.json/.png`` and its annotated copy, as ``request`` asks (with
+    ``-tag`` added to the names when several videos share the request)."""
+    from emovid.annotate import annotate_video, plot_timeline
+
+    if request.prefix is not None:
+        prefix = str(request.prefix) + (f"-{tag}" if tag else "")
+        write_text(f"{prefix}.csv", csv_text(windows, result.class_names))
+        record = {"file": result.source, "video": result.video, "note": result.note, "windows": windows,
+                  "frames": frame_records(result)}
+        write_text(f"{prefix}.json", json.dumps(record, indent=2) + "\n")
+        plot_timeline(result, Path(f"{prefix}.png"))
+        log(f"timeline of {video}: {prefix}.csv, .json, .png")
+    if request.annotate is not None:
+        out = request.annotate
+        if tag:
+            out = out.with_name(f"{out.stem}-{tag}{out.suffix}")
+        frames = annotate_video(video, out, result)
+        log(f"annotated {video}: {out} ({frames} frames)")
