@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -96,3 +97,28 @@ def test_balanced_zero_shot_divides_fer2013s_published_prior_only():
     assert sum(FER2013_COUNTS) == 35887 and FER2013_COUNTS[FER_ORDER.index("disgust")] == 547
     known = {name: e.train_counts for name, e in encoders().items()}
     assert known == {"fer2013": FER2013_COUNTS, "faceapi": None, "facex": None}
+
+
+def test_frame_probabilities_pool_to_the_clip_answer():
+    class Looking(Fixed):
+        """Answers from the colours of the face's left half, so frames and their mirror images differ."""
+
+        def forward(self, faces):
+            left = faces[..., : faces.shape[-1] // 2].mean(dim=(2, 3))  # (N, 3)
+            return (left @ torch.rand(3, 7, generator=torch.Generator().manual_seed(len(self.classes)))).softmax(-1)
+
+    a = Looking(FER_ORDER, [0] * 7, FaceGeometry(scale=1.0))
+    b = Looking(("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"), [0] * 7, FaceGeometry(scale=1.2))
+    geometry = shared_geometry([a.geometry, b.geometry])
+    model = ZeroShotEnsemble([a, b], geometry, weights=[2, 1], flip=[True, False], priors=[[2] + [1] * 6, None],
+                             pooling="mean")
+    clip = torch.rand(1, 5, 3, 24, 24)
+    assert model.per_frame
+    frames = model.frame_probabilities(clip[0])  # (5, 7)
+    assert frames.shape == (5, 7) and torch.allclose(frames.sum(-1), torch.ones(5))
+    assert torch.allclose(frames.mean(dim=0), model(clip).softmax(-1)[0], atol=1e-6)
+    for pooled_apart in (ZeroShotEnsemble([a, b], geometry), ZeroShotEnsemble([a, b], geometry, every=[1, 2],
+                                                                             pooling="mean")):
+        assert not pooled_apart.per_frame
+        with pytest.raises(ValueError, match="per-frame"):
+            pooled_apart.frame_probabilities(clip[0])
