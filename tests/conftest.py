@@ -1,6 +1,12 @@
-"""Shared fixtures: a tiny synthetic RAVDESS set and its clip cache, made once per test session."""
+"""Shared fixtures: a tiny synthetic RAVDESS set and its clip cache, made once per test session; weights as a new
+user has them (none), unless a test asks for the user's own."""
 
 from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
@@ -8,6 +14,39 @@ from emovid.data.cache import PrepareSettings, prepare
 from emovid.data.video import Resize
 from emovid.datasets.ravdess import scan
 from emovid.synthetic import SynthConfig, generate_dataset
+from emovid.weights import OFFLINE_ENV, WEIGHTS_DIR_ENV, WeightFile, is_intact, weights_dir
+
+# Every test sees what a new user's machine has: an empty weights folder, and no fetching on first use. A test
+# that needs pretrained files asks for them with the ``user_weights`` fixture, which points emovid back at the
+# folder the tester's machine has (``$EMOVID_WEIGHTS_DIR`` or ~/.cache/emovid) and skips when they are not there.
+USER_WEIGHTS_DIR = weights_dir()
+os.environ[WEIGHTS_DIR_ENV] = tempfile.mkdtemp(prefix="emovid-no-weights-")
+os.environ[OFFLINE_ENV] = "1"
+T = TypeVar("T")
+
+
+def load_with_user_weights(load: Callable[[], T], *files: WeightFile) -> T:
+    """``load()`` run against the tester's weights folder (for module-scoped fixtures); skips when a file is missing."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(WEIGHTS_DIR_ENV, str(USER_WEIGHTS_DIR))
+        missing = [w.name for w in files if not is_intact(w)]
+        if missing:
+            pytest.skip(f"{', '.join(missing)} not in {USER_WEIGHTS_DIR} (get them with `emovid weights download`)")
+        return load()
+
+
+@pytest.fixture
+def user_weights(monkeypatch) -> Callable[..., None]:
+    """``user_weights(*files)``: use the tester's weights folder, or skip with the reason when a file is missing."""
+
+    def use(*files: WeightFile) -> None:
+        monkeypatch.setenv(WEIGHTS_DIR_ENV, str(USER_WEIGHTS_DIR))
+        missing = [w.name for w in files if not is_intact(w)]
+        if missing:
+            pytest.skip(f"{', '.join(missing)} not in {USER_WEIGHTS_DIR} (get them with `emovid weights download`)")
+
+    return use
+
 
 # Train on 6 actors, validate on 21, test on 23: 30 performances each (video-only, first repetition).
 TINY_ACTORS = (1, 2, 3, 4, 5, 6, 21, 23)

@@ -36,19 +36,19 @@ class Brightness(nn.Module):
     It counts the frames it scores and keeps them, so tests can see what it was given.
     """
 
-    per_frame = True
+    frame_pooling = "probabilities"
 
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[torch.Tensor] = []
 
-    def frame_probabilities(self, frames: torch.Tensor) -> torch.Tensor:
+    def frame_scores(self, frames: torch.Tensor) -> torch.Tensor:
         self.seen.append(frames)
         bright = frames.mean(dim=(1, 2, 3))
         return torch.stack([bright, 1 - bright], dim=1)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.frame_probabilities(clips.flatten(0, 1)).unflatten(0, clips.shape[:2]).mean(dim=1).log()
+        return self.frame_scores(clips.flatten(0, 1)).unflatten(0, clips.shape[:2]).mean(dim=1).log()
 
     @property
     def frames_seen(self) -> int:
@@ -154,30 +154,15 @@ def test_late_fusion_on_face_crops_answers_as_one_clip(tmp_path):
     np.testing.assert_allclose(analysis.clip_meta["face_box"], clip.meta["face_box"], atol=2e-4)
 
 
-@pytest.fixture(scope="module")
-def zero_shot() -> Predictor:
-    """The default zero-shot model on 8-frame clips, every member on every frame with mean pooling (its weights
-    needed)."""
-    from emovid.faces import FaceGeometry
-    from emovid.models import WeightsUnavailableError
-    from emovid.zero_shot import ZERO_SHOT_MODELS, ZeroShotEnsemble, encoders, zero_shot_predictor
-
-    try:
-        model, spec = zero_shot_predictor(frames=8)
-    except WeightsUnavailableError as exc:
-        pytest.skip(f"zero-shot weights missing: {exc}")
-    if not model.per_frame:  # the ensemble's earlier default: pooled per member, one member on every other frame
-        flips = [encoders()[m].flip for m in ZERO_SHOT_MODELS[spec.model_args["name"]]]
-        model = ZeroShotEnsemble(list(model.encoders), FaceGeometry.from_dict(spec.face_geometry), flip=flips,
-                                 pooling="mean").eval()
-    return Predictor(model, spec)
-
-
-def test_zero_shot_whole_clip_answer_is_the_one_clip_answer(zero_shot, tmp_path):
+def test_zero_shot_whole_clip_answer_is_the_one_clip_answer(user_weights, tmp_path):
     """On a real face and a synthetic one, 5 frames a second with detection on every third at the detector's
     smallest size give the one-clip prediction's answer."""
     from emovid.synthetic import SynthConfig, generate_dataset, read_meta
+    from emovid.weights.files import FACEAPI_WEIGHTS, FACEX_WEIGHTS, FER_WEIGHTS, MTCNN_WEIGHTS
+    from emovid.zero_shot import zero_shot_predictor
 
+    user_weights(FER_WEIGHTS, *FACEAPI_WEIGHTS, FACEX_WEIGHTS, *MTCNN_WEIGHTS)
+    zero_shot = Predictor(*zero_shot_predictor(frames=8))
     synthetic = tmp_path / "synthetic"
     generate_dataset(synthetic, SynthConfig(actors=(1,), width=320, height=240, seconds=2.0, modalities=(2,), limit=1),
                      workers=1, progress=False)

@@ -10,20 +10,14 @@ import pytest
 import torch
 
 from emovid.models.faceapi import (
-    FACEAPI_EXPRESSION_BIN,
-    FACEAPI_EXPRESSION_MANIFEST,
     FaceExpressionNet,
     load_faceapi_expression,
     read_tfjs_weights,
 )
-from emovid.models.weights import WeightsUnavailableError
+from emovid.weights import WeightsUnavailableError, path_of
+from emovid.weights.files import FACEAPI_WEIGHTS
 
 GOLDEN = Path(__file__).parent / "data" / "faceapi_golden.npz"
-requires_weights = pytest.mark.skipif(
-    not (FACEAPI_EXPRESSION_MANIFEST.path.is_file() and FACEAPI_EXPRESSION_BIN.path.is_file()),
-    reason=f"{FACEAPI_EXPRESSION_MANIFEST.name} and {FACEAPI_EXPRESSION_BIN.name} are not in "
-    f"{FACEAPI_EXPRESSION_MANIFEST.path.parent} (from the npm package @vladmandic/face-api 1.7.15, model/)",
-)
 
 
 def write_tfjs(folder: Path, entries: list[tuple[str, np.ndarray, dict | None]], shards: int = 1) -> Path:
@@ -134,16 +128,17 @@ def test_missing_or_unfitting_files_name_the_file(tmp_path):
         load_faceapi_expression(manifest)
 
 
-@requires_weights
-def test_packaged_manifest_shapes():
-    manifest = json.loads(FACEAPI_EXPRESSION_MANIFEST.path.read_text())
+def test_packaged_manifest_shapes(user_weights):
+    user_weights(*FACEAPI_WEIGHTS)
+    path = path_of(FACEAPI_WEIGHTS[0])
+    manifest = json.loads(path.read_text())
     shapes = {entry["name"]: tuple(entry["shape"]) for group in manifest for entry in group["weights"]}
-    tensors = read_tfjs_weights(FACEAPI_EXPRESSION_MANIFEST.path)
+    tensors = read_tfjs_weights(path)
     assert {name: tuple(t.shape) for name, t in tensors.items()} == shapes
 
 
-@requires_weights
-def test_matches_faceapi_js():
+def test_matches_faceapi_js(user_weights):
+    user_weights(*FACEAPI_WEIGHTS)
     golden = np.load(GOLDEN)
     assert tuple(golden["labels"]) == ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
     net = load_faceapi_expression()

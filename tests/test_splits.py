@@ -3,8 +3,12 @@ import pytest
 from emovid.data.entry import Entry
 from emovid.data.source import VideoSource
 from emovid.datasets.splits import (
+    check_parts,
     count_table,
+    empty_part_message,
+    format_subjects,
     kfold_splits,
+    named_splits,
     normalise_subject,
     parse_subjects,
     proportional_split,
@@ -44,8 +48,10 @@ def test_kfold_over_named_subjects_in_natural_order():
     assert folds[2]["val"] == ("1", "2")  # wraps
     for fold in folds:
         assert sorted(sum(fold.values(), ())) == sorted(subjects)
-    with pytest.raises(ValueError, match="folds"):
+    with pytest.raises(ValueError, match=r"--kfold 7: this data has 6 subjects; pass --kfold K with 3 <= K <= 6"):
         kfold_splits(subjects, 7)
+    with pytest.raises(ValueError, match="k-fold needs 3 subjects or more .* this data has 2"):
+        kfold_splits(["1", "2"], 3)
 
 
 def test_proportional_split_is_disjoint_and_complete():
@@ -63,3 +69,34 @@ def test_split_and_count():
     table = count_table(groups, ("happy", "sad", "angry"))
     assert table["train"] == {"happy": 1, "sad": 1, "angry": 0, "total": 2}
     assert table["test"] == {"happy": 1, "sad": 0, "angry": 0, "total": 1}
+
+
+@pytest.mark.parametrize("subjects,text", [
+    (["3", "1", "2", "5", "10", "11"], "1-3,5,10-11"),
+    (["M003", "W011", "M004"], "M003,M004,W011"),
+    ([], "none"),
+    ([str(s) for s in range(1, 40, 2)], "1,3,5,7,9,11,13,15,17,19,21,23 and 8 more"),
+])
+def test_format_subjects(subjects, text):
+    assert format_subjects(subjects) == text
+
+
+def test_an_empty_part_names_its_subjects_the_datas_and_the_flag():
+    split = {"train": ("1", "2"), "val": ("21", "22"), "test": ("3",)}
+    with pytest.raises(ValueError) as error:
+        check_parts(split, ["1", "2", "3", "4"])
+    assert str(error.value) == ("the val split is empty: subjects 21-22 have no videos (the data has subjects 1-4); "
+                                "set it with --val-subjects (or use --kfold K)")
+    assert "train, val and test need one each): use data with 3 subjects or more" in empty_part_message(
+        "test", (), ["1", "2"])
+    with pytest.raises(ValueError, match="subject 3 is in both the train and the test subjects"):
+        check_parts({"train": ("1", "3"), "val": ("2",), "test": ("3",)}, ["1", "2", "3"])
+    check_parts({"train": ("1", "9"), "val": ("2",), "test": ("3",)}, ["1", "2", "3"])
+
+
+def test_custom_subjects_fill_the_other_parts_from_the_default_and_must_not_overlap():
+    default = {"train": ("1", "2"), "val": ("3",), "test": ("4",)}
+    assert named_splits([], default, {"val": ("5",)}) == {"custom": {"train": ("1", "2"), "val": ("5",),
+                                                                     "test": ("4",)}}
+    with pytest.raises(ValueError, match="subject 4 is in both the val and the test subjects"):
+        named_splits([], default, {"val": ("4",)})

@@ -136,9 +136,13 @@ def test_cache_of_another_shape_is_refused(tiny_cache, tmp_path):
     assert main(["train", "--cache", str(tiny_cache), "--frames", "8", "--runs-dir", str(tmp_path)]) == 2
 
 
-def test_a_run_that_cannot_start_leaves_no_folder(tiny_cache, tmp_path):
-    with pytest.raises(ValueError, match="no clips of the training subjects"):
-        train(tiny_config(tiny_cache, tmp_path, train_subjects=("7", "8")))
+@pytest.mark.parametrize("split,message", [
+    ({"train_subjects": ("7", "8")}, "the train split is empty: subjects 7-8 have no videos"),
+    ({"val_subjects": ("22",)}, "the val split is empty: subjects 22 .* set it with --val-subjects"),
+])
+def test_a_run_that_cannot_start_leaves_no_folder(tiny_cache, tmp_path, split, message):
+    with pytest.raises(ConfigError, match=message):
+        train(tiny_config(tiny_cache, tmp_path, **split))
     assert not (tmp_path / "runs").exists()
 
 
@@ -165,8 +169,10 @@ def test_config_round_trips_through_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"epochs": 2, "learning_rate": 0.1}))
     with pytest.raises(ConfigError, match="unknown config keys: learning_rate"):
         load_config(tmp_path / "bad.yaml")
-    with pytest.raises(ConfigError, match="overlap"):
+    with pytest.raises(ConfigError, match="subject 2 is in both the train and the test subjects"):
         TrainConfig(train_subjects=(1, 2), test_subjects=("2",))
+    with pytest.raises(ConfigError, match="--val-subjects, --test-subjects"):
+        TrainConfig(val_subjects=("21",), test_subjects=("21", "22"))
 
 
 def test_cli_flags_override_yaml(tmp_path, tiny_cache):
@@ -181,3 +187,29 @@ def test_cli_flags_override_yaml(tmp_path, tiny_cache):
     # folds over the cache's subjects 1-6, 21, 23
     assert config.test_subjects == ("1", "2", "3") and config.val_subjects == ("4", "5")
     assert config.train_subjects == ("6", "21", "23")
+
+
+def test_the_small_path_with_two_actors_is_one_line_and_no_run_folder(tmp_path, capsys):
+    # synth --actors 2, prepare, train: the study split's val (21-22) and test (23-24) subjects are not there.
+    assert main(["synth", str(tmp_path / "syn"), "--actors", "2", "--limit", "2", "--size", "48x48", "--seconds",
+                 "0.3", "--modalities", "2", "--workers", "1"]) == 0
+    assert main(["prepare", str(tmp_path / "syn"), "--out", str(tmp_path / "cache"), "--frames", "4", "--size", "32",
+                 "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--cache", str(tmp_path / "cache"), "--epochs", "1", "--runs-dir",
+                 str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("emovid train: error: ")
+    assert "the val split is empty: subjects 21-22 have no videos (the data has subjects 1-2" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_progress_in_a_log_is_one_line_per_epoch(easy_cache, tmp_path, capsys):
+    run = train(tiny_config(easy_cache, tmp_path, epochs=2, progress=True))
+    err = capsys.readouterr().err
+    epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
+    assert "\r" not in err and len(err.splitlines()) < 20, err
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
+    for name in ("train/loss", "train/acc", "val/loss", "val/acc"):
+        assert f"{name} " in epochs[-1]
+    assert (run / "checkpoints" / "best.ckpt").exists()

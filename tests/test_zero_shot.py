@@ -7,7 +7,14 @@ import torch
 from torch import nn
 
 from emovid.faces.geometry import FaceGeometry
-from emovid.zero_shot import FER_ORDER, ZERO_SHOT_CLASSES, ZeroShotEnsemble, shared_geometry
+from emovid.zero_shot import (
+    DEFAULT_POOLING,
+    FER_ORDER,
+    ZERO_SHOT_CLASSES,
+    ZeroShotEnsemble,
+    combine_members,
+    shared_geometry,
+)
 
 
 class Fixed(nn.Module):
@@ -47,13 +54,46 @@ def test_each_member_sees_its_own_window_at_its_size():
     assert outer.seen[0].shape == (2, 3, 10, 10) and 0.2 < outer.seen[0].mean() < 0.3
 
 
-def test_a_costly_member_looks_at_fewer_frames():
-    cheap = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=1.0))
-    costly = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=1.0))
-    model = ZeroShotEnsemble([cheap, costly], cheap.geometry, every=[1, 2], flip=[True, False])
+def test_every_member_sees_every_frame_and_flip_is_per_member():
+    mirrored = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=1.0))
+    plain = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=1.0))
+    model = ZeroShotEnsemble([mirrored, plain], mirrored.geometry, flip=[True, False])
     model(torch.rand(3, 8, 3, 16, 16))
-    assert [len(f) for f in cheap.seen] == [24, 24]  # 3 clips x 8 frames, then mirrored
-    assert [len(f) for f in costly.seen] == [12]  # every other frame, not mirrored
+    assert [len(f) for f in mirrored.seen] == [24, 24]  # 3 clips x 8 frames, then mirrored
+    assert [len(f) for f in plain.seen] == [24]  # every frame, not mirrored
+
+
+def test_the_default_is_the_plain_mean_over_frames_and_members():
+    """Two frames and two members with known answers: the default is the unweighted mean of all four."""
+    a = torch.tensor([[0.7, 0.1, 0.1, 0.1, 0, 0, 0], [0.1, 0.7, 0.1, 0.1, 0, 0, 0]])  # member a, frame by frame
+    b = torch.tensor([[0.1, 0.1, 0.1, 0.7, 0, 0, 0], [0.1, 0.1, 0.7, 0.1, 0, 0, 0]])
+
+    class PerFrame(Fixed):
+        def forward(self, faces):
+            return self.probs.repeat(faces.shape[0] // 2, 1)
+
+    members = [PerFrame(FER_ORDER, a.tolist(), FaceGeometry(scale=1.0)),
+               PerFrame(FER_ORDER, b.tolist(), FaceGeometry(scale=1.0))]
+    clip = torch.rand(1, 2, 3, 8, 8)
+    plain = ZeroShotEnsemble(members, members[0].geometry, flip=[False, False])
+    assert plain.pooling == DEFAULT_POOLING == "mean"
+    torch.testing.assert_close(plain(clip).softmax(-1)[0], torch.cat([a, b]).mean(0), atol=1e-6, rtol=0)
+    weighted = ZeroShotEnsemble(members, members[0].geometry, flip=[False, False], weights=[3, 1])
+    torch.testing.assert_close(weighted(clip).softmax(-1)[0], 0.75 * a.mean(0) + 0.25 * b.mean(0), atol=1e-6, rtol=0)
+    geometric = ZeroShotEnsemble(members, members[0].geometry, flip=[False, False], pooling="log-mean")
+    logs = torch.cat([a, b]).clamp_min(1e-12).log()
+    torch.testing.assert_close(geometric(clip).softmax(-1)[0], logs.mean(0).softmax(-1), atol=1e-6, rtol=0)
+
+
+def test_log_mean_lets_one_confident_member_veto_where_the_mean_does_not():
+    """The reason the default is the mean: one member's near-zero on a class decides the geometric mean."""
+    sure = torch.tensor([0.9, 0.1, 0, 0, 0, 0, 0]).clamp_min(1e-6)
+    wrong = torch.tensor([1e-6, 0.5, 0.5, 0, 0, 0, 0]).clamp_min(1e-6)
+    also = torch.tensor([0.9, 0.1, 0, 0, 0, 0, 0]).clamp_min(1e-6)
+    members = torch.stack([sure, wrong, also])[:, None]  # (M, B, K)
+    shares = torch.full((3,), 1 / 3)
+    assert int(combine_members(members, shares, "mean").argmax()) == 0
+    assert int(combine_members(members, shares, "log-mean").argmax()) == 1
 
 
 def test_probabilities_sum_to_one_and_repeat_exactly():
@@ -99,7 +139,8 @@ def test_balanced_zero_shot_divides_fer2013s_published_prior_only():
     assert known == {"fer2013": FER2013_COUNTS, "faceapi": None, "facex": None}
 
 
-def test_frame_probabilities_pool_to_the_clip_answer():
+@pytest.mark.parametrize("pooling,kind", [("mean", "probabilities"), ("log-mean", "logits")])
+def test_frame_scores_pool_to_the_clip_answer(pooling, kind):
     class Looking(Fixed):
         """Answers from the colours of the face's left half, so frames and their mirror images differ."""
 
@@ -111,14 +152,13 @@ def test_frame_probabilities_pool_to_the_clip_answer():
     b = Looking(("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"), [0] * 7, FaceGeometry(scale=1.2))
     geometry = shared_geometry([a.geometry, b.geometry])
     model = ZeroShotEnsemble([a, b], geometry, weights=[2, 1], flip=[True, False], priors=[[2] + [1] * 6, None],
-                             pooling="mean")
+                             pooling=pooling)
     clip = torch.rand(1, 5, 3, 24, 24)
-    assert model.per_frame
-    frames = model.frame_probabilities(clip[0])  # (5, 7)
-    assert frames.shape == (5, 7) and torch.allclose(frames.sum(-1), torch.ones(5))
-    assert torch.allclose(frames.mean(dim=0), model(clip).softmax(-1)[0], atol=1e-6)
-    for pooled_apart in (ZeroShotEnsemble([a, b], geometry), ZeroShotEnsemble([a, b], geometry, every=[1, 2],
-                                                                             pooling="mean")):
-        assert not pooled_apart.per_frame
-        with pytest.raises(ValueError, match="per-frame"):
-            pooled_apart.frame_probabilities(clip[0])
+    assert model.frame_pooling == kind
+    scores = model.frame_scores(clip[0])  # (5, 7)
+    pooled = scores.mean(dim=0) if kind == "probabilities" else scores.mean(dim=0).softmax(-1)
+    assert scores.shape == (5, 7) and torch.allclose(pooled, model(clip).softmax(-1)[0], atol=1e-6)
+    expressive = ZeroShotEnsemble([a, b], geometry, pooling="expressive")
+    assert expressive.frame_pooling is None
+    with pytest.raises(ValueError, match="does not pool per-frame"):
+        expressive.frame_scores(clip[0])

@@ -157,7 +157,7 @@ class _FaceCutter:
         """Crops uint8 (n, S, S, C) of frames (H, W, C), and the face columns; the centre crop where no face is."""
         count = len(frames)
         height, width = frames[0].shape[:2]
-        # Spread over the run, both ends included, so no frame is further than every - 1 from a detection.
+        # Spread over the run, both ends included, at most ``every`` frames apart.
         at = np.unique(np.linspace(0, count - 1, math.ceil((count - 1) / self.every) + 1).round().astype(int))
         detected = np.zeros(count, bool)
         detected[at] = True

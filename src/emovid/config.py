@@ -18,7 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from emovid.datasets.splits import normalise_subject, parse_subjects
+from emovid.datasets.splits import check_disjoint, normalise_subject, parse_subjects
 
 
 class ConfigError(ValueError):
@@ -86,9 +86,11 @@ class TrainConfig:
         hints = get_type_hints(type(self))
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, coerce(f, hints[f.name], getattr(self, f.name)))
-        train, val, test = (set(s or ()) for s in (self.train_subjects, self.val_subjects, self.test_subjects))
-        if train & (val | test):
-            raise ConfigError("train_subjects overlap val_subjects or test_subjects: a subject must be in one split")
+        parts = {"train": self.train_subjects, "val": self.val_subjects, "test": self.test_subjects}
+        try:
+            check_disjoint({name: subjects for name, subjects in parts.items() if subjects})
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         _check_model(self.model, self.model_options)
 
     def split(self, default: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

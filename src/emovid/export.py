@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from emovid.checkpoint import InferenceSpec, load_checkpoint
+from emovid.outputs import Output, check_outputs
 
 OPSET = 18  # the oldest opset the dynamo exporter writes; ONNX Runtime 1.16+ runs it
 SPEC_KEY = "emovid_spec"
@@ -139,11 +140,13 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, ops
     """Export a checkpoint to ONNX (default ``CKPT.onnx``) and compare ONNX Runtime with PyTorch on 3 random clips.
 
     Raises:
+        OutputError: ``out`` is not an ``.onnx`` name, or is the checkpoint; raised before anything is read.
         CheckpointError: the checkpoint cannot be read.
         ExportError: the model cannot be exported or the file cannot be run.
         ImportError: the ``export`` extra is not installed.
     """
     out = Path(out) if out else Path(checkpoint).with_suffix(".onnx")
+    check_outputs([Output("--onnx", out, "onnx")], [checkpoint])
     model, spec = load_checkpoint(checkpoint)
     exporter = export_onnx(model, spec, out, opset=opset)
     size = spec.resize["size"]

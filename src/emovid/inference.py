@@ -15,8 +15,8 @@ from typing import Literal, cast
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from emovid.progress import progress as progress_bar
 from emovid.timeline import ScoreKind
 from emovid.transforms import normalize
 
@@ -95,17 +95,11 @@ def clip_probabilities(model: nn.Module, clips: torch.Tensor, mean: Sequence[flo
 
 
 def frame_kind(model: nn.Module) -> ScoreKind | None:
-    """How a model's clip answer comes from its frames, or None for a clip-level model.
-
-    ``probabilities``: the mean of ``model.frame_probabilities(frames)`` (a model whose ``per_frame`` is true, such
-    as the zero-shot ensemble with mean pooling); ``logits``: the softmax of the mean of ``model.frame_logits(frames)``
-    (late fusion: a linear head on the mean of frame features).
-    """
-    if getattr(model, "per_frame", False) and hasattr(model, "frame_probabilities"):
-        return "probabilities"
-    if hasattr(model, "frame_logits"):
-        return "logits"
-    return None
+    """How a model's clip answer comes from its frames' ``model.frame_scores(frames)``, as its ``frame_pooling``
+    says: ``probabilities``, their mean; ``logits``, the softmax of their mean; None for a clip-level model (no
+    such attribute, or None)."""
+    kind = getattr(model, "frame_pooling", None)
+    return kind if kind in ("probabilities", "logits") and hasattr(model, "frame_scores") else None
 
 
 def frame_scores(model: nn.Module, frames: torch.Tensor, mean: Sequence[float], std: Sequence[float], tta: int = 1,
@@ -115,11 +109,9 @@ def frame_scores(model: nn.Module, frames: torch.Tensor, mean: Sequence[float], 
     V is 1, or 2 with ``tta=2``: the frames and their mirror images, pooled apart and averaged after, as
     :func:`clip_probabilities` averages a clip's and its mirror's probabilities.
     """
-    kind = frame_kind(model)
-    if kind is None:
+    if frame_kind(model) is None:
         raise ValueError(f"{type(model).__name__} is not a frame-level model")
-    score = cast(Callable[[torch.Tensor], torch.Tensor],
-                 model.frame_probabilities if kind == "probabilities" else model.frame_logits)
+    score = cast(Callable[[torch.Tensor], torch.Tensor], model.frame_scores)
     x = normalize(frames, mean, std)
     with _autocast(frames.device, precision):
         views = [score(x).float()] + ([score(x.flip(-1)).float()] if tta == 2 else [])
@@ -144,8 +136,8 @@ def probabilities_of_batches(model: nn.Module, batches: Iterable[tuple[torch.Ten
     probs: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     metas: list[dict] = []
-    for clips, batch_labels, batch_meta in tqdm(batches, desc="evaluate", unit="batch", disable=not progress,
-                                                leave=False):
+    for clips, batch_labels, batch_meta in progress_bar(batches, desc="evaluate", unit="batch",
+                                                        enabled=progress, leave=False):
         p = clip_probabilities(model, clips.to(device, non_blocking=True), mean, std, options.tta, options.precision)
         probs.append(p.cpu())
         labels.append(batch_labels)

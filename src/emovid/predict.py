@@ -17,8 +17,16 @@ from emovid.data.shard import Shard
 from emovid.data.source import VideoSource
 from emovid.data.video import Clip, read_clip
 from emovid.inputs import as_failure, find_videos
+from emovid.outputs import Output, check_outputs
 from emovid.predictor import Predictor, PredictorError, load_predictor
-from emovid.records import csv_text, prediction_record, timeline_records, write_text, write_timeline_outputs
+from emovid.records import (
+    csv_text,
+    prediction_record,
+    timeline_paths,
+    timeline_records,
+    write_text,
+    write_timeline_outputs,
+)
 from emovid.timeline import FPS, Failure, Prediction, TimelineRequest, VideoAnalysis, Window, sliding_windows
 
 Timeline = VideoAnalysis  # the name before the analysis held frames and a clip answer
@@ -26,7 +34,7 @@ Timeline = VideoAnalysis  # the name before the analysis held frames and a clip 
 __all__ = [
     "FPS", "Failure", "Prediction", "Predictor", "PredictorError", "Timeline", "TimelineRequest", "VideoAnalysis",
     "Window", "as_failure", "csv_text", "find_videos", "load_predictor", "predict_records", "predict_timeline",
-    "predict_videos", "prediction_record", "sliding_windows", "timeline_records", "write_text",
+    "predict_videos", "prediction_record", "sliding_windows", "timeline_paths", "timeline_records", "write_text",
     "write_timeline_outputs",
 ]
 
@@ -106,6 +114,9 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
     A video that fails gives a record with ``error`` (and a line to ``log``); the others go on. With a
     ``timeline``, each record holds its ``windows`` and the asked-for timeline files are written. With a ``shard``,
     only that shard of the sorted videos is run. Frame-level models look at ``fps`` frames a second.
+
+    Raises:
+        OutputError: a timeline file would overwrite an input or a video; raised before any video is read.
     """
     names = predictor.spec.class_names
     videos, failures = find_videos(inputs, shard)
@@ -114,13 +125,18 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
         records += [_failure_record(r, names, log) if isinstance(r, Failure) else prediction_record(r, names)
                     for r in predict_videos(videos, predictor, fps=fps)]
         return records
-    for video in videos:
+    paths = timeline_paths(videos, timeline)
+    check_outputs([Output("--timeline-out" if timeline.prefix else "--timeline", prefix, "prefix")
+                   for prefix, _ in paths if prefix is not None]
+                  + [Output("--annotate", annotated, "video") for _, annotated in paths if annotated is not None],
+                  [*inputs, *(v.path for v in videos)])
+    for video, (prefix, annotated) in zip(videos, paths, strict=True):
         try:
             result = predict_timeline(video, predictor, timeline.window, timeline.stride, fps=fps)
             if result.note:
                 log(f"{video}: note: {result.note}")
             windows = timeline_records(result)
-            write_timeline_outputs(video, result, windows, timeline, _video_tag(video, videos), log)
+            write_timeline_outputs(video, result, windows, prefix, annotated, log)
         except Exception as exc:  # whatever one video raises (reading, plotting, annotating) is its failure
             records.append(_failure_record(as_failure(exc, video), names, log))
             continue
@@ -132,11 +148,3 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
 def _failure_record(failure: Failure, names: Sequence[str], log: Callable[[str], None]) -> dict:
     log(f"{failure.source}: {failure.reason}")
     return prediction_record(failure, names)
-
-
-def _video_tag(video: VideoSource, videos: list[VideoSource]) -> str | None:
-    """What tells a video's output files apart: None for a single video, else its stem (numbered if repeated)."""
-    if len(videos) == 1:
-        return None
-    stem = Path(video.name).stem
-    return stem if sum(Path(v.name).stem == stem for v in videos) == 1 else f"{stem}-{videos.index(video)}"

@@ -8,7 +8,7 @@ frames, so a timeline scores each sampled frame once (:mod:`emovid.analysis`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,7 @@ class Predictor:
 def load_predictor(*, checkpoint: str | Path | None = None, model: str | None = None, onnx: str | Path | None = None,
                    backend: str | None = None, weights: str | Path | None = None, frames: int = 16,
                    crop: str | None = None, options: InferenceOptions | None = None,
+                   pooling: str = "mean", member_weights: Mapping[str, float] | None = None,
                    log: Callable[[str], None] = lambda line: None) -> Predictor:
     """The predictor a user asks for: a zero-shot model (the default), a checkpoint, or an ONNX file.
 
@@ -96,11 +97,13 @@ def load_predictor(*, checkpoint: str | Path | None = None, model: str | None = 
             ``checkpoint`` or ``onnx``.
         onnx: a model from ``emovid export`` (implies ``backend="onnxruntime"``).
         backend: ``torch`` or ``onnxruntime``; with a checkpoint and onnxruntime, ``CKPT.onnx`` is exported
-            beside it when missing or older than the checkpoint.
+            beside it when missing or older than the checkpoint. Zero-shot models run with torch only.
         weights: for ``fer2013-zero-shot``, a local copy of the fer package's ``emotion_model.hdf5``.
         frames: frames per clip of zero-shot models.
         crop: ``center`` or ``face``, overriding the model's crop mode.
         options: flip TTA, device, precision, batch size.
+        pooling: for zero-shot models, how frames and members are combined (see :data:`emovid.zero_shot.POOLINGS`).
+        member_weights: for zero-shot ensembles, a share per member (default equal).
         log: called with one line for what happens on the way (an export).
 
     Raises:
@@ -111,15 +114,22 @@ def load_predictor(*, checkpoint: str | Path | None = None, model: str | None = 
 
     options = options or InferenceOptions()
     backend = backend or ("onnxruntime" if onnx else "torch")
-    if model or (checkpoint is None and onnx is None):
+    zero_shot_wanted = model is not None or (checkpoint is None and onnx is None)
+    if not zero_shot_wanted and (pooling != "mean" or member_weights is not None):
+        raise PredictorError("--pooling and --member-weights are for zero-shot models, not a checkpoint or ONNX file")
+    if zero_shot_wanted:
         from emovid.models import WeightsUnavailableError
         from emovid.zero_shot import ENSEMBLE, zero_shot_predictor
 
         if checkpoint is not None:
             raise PredictorError("use either --checkpoint or --model, not both")
+        if backend != "torch":
+            raise PredictorError(f"--backend {backend} runs exported checkpoints (--onnx FILE or --checkpoint); "
+                                 f"the zero-shot models run with torch only")
         name = model or ("fer2013-zero-shot" if weights else ENSEMBLE)
         try:
-            zero_shot, spec = zero_shot_predictor(name, frames=frames, weights_path=weights)
+            zero_shot, spec = zero_shot_predictor(name, frames=frames, weights_path=weights, pooling=pooling,
+                                                  member_weights=member_weights)
         except (WeightsUnavailableError, ValueError) as exc:
             raise PredictorError(str(exc)) from None
         predictor = Predictor(zero_shot.to(options.torch_device), spec, options)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from emovid.data.source import VideoSource
+from emovid.outputs import prefix_files
 from emovid.timeline import Failure, Prediction, TimelineRequest, VideoAnalysis
 
 
@@ -92,23 +93,58 @@ def write_text(target: str | Path, text: str) -> None:
     Path(target).write_text(text)
 
 
-def write_timeline_outputs(video: VideoSource, result: VideoAnalysis, windows: list[dict], request: TimelineRequest,
-                           tag: str | None = None, log: Callable[[str], None] = lambda line: None) -> None:
-    """Write a video's timeline as ``PREFIX.csv/.json/.png`` and its annotated copy, as ``request`` asks (with
-    ``-tag`` added to the names when several videos share the request)."""
+def timeline_paths(videos: Sequence[VideoSource], request: TimelineRequest) -> list[tuple[Path | None, Path | None]]:
+    """Per video, where its timeline goes: the PREFIX of ``PREFIX.csv/.json/.png`` and the annotated copy (None:
+    not written).
+
+    A request's prefix and annotated copy get ``-<stem>`` added when there are several videos. Files beside the
+    videos are ``<folder>/<stem>.timeline.*`` (beside the archive for a zip member), ``<name>.timeline.*`` when
+    two videos there share a stem.
+    """
+    videos = list(videos)
+    beside = [_beside_prefix(v, Path(v.name).stem) for v in videos]
+    result: list[tuple[Path | None, Path | None]] = []
+    for video, own in zip(videos, beside, strict=True):
+        tag = _video_tag(video, videos)
+        prefix = None
+        if request.prefix is not None:
+            prefix = Path(f"{request.prefix}-{tag}" if tag else request.prefix)
+        elif request.beside:
+            shared = any(b == own and str(v) != str(video) for v, b in zip(videos, beside, strict=True))
+            prefix = _beside_prefix(video, video.name) if shared else own
+        annotated = request.annotate
+        if annotated is not None and tag:
+            annotated = annotated.with_name(f"{annotated.stem}-{tag}{annotated.suffix}")
+        result.append((prefix, annotated))
+    return result
+
+
+def _beside_prefix(video: VideoSource, name: str) -> Path:
+    return video.path.parent / f"{name}.timeline"
+
+
+def _video_tag(video: VideoSource, videos: list[VideoSource]) -> str | None:
+    """What tells a video's output files apart: None for a single video, else its stem (numbered if repeated)."""
+    if len(videos) == 1:
+        return None
+    stem = Path(video.name).stem
+    return stem if sum(Path(v.name).stem == stem for v in videos) == 1 else f"{stem}-{videos.index(video)}"
+
+
+def write_timeline_outputs(video: VideoSource, result: VideoAnalysis, windows: list[dict], prefix: Path | None,
+                           annotated: Path | None, log: Callable[[str], None] = lambda line: None) -> None:
+    """Write a video's timeline as ``PREFIX.csv/.json/.png`` and its annotated copy, where given (see
+    :func:`timeline_paths`)."""
     from emovid.annotate import annotate_video, plot_timeline
 
-    if request.prefix is not None:
-        prefix = str(request.prefix) + (f"-{tag}" if tag else "")
-        write_text(f"{prefix}.csv", csv_text(windows, result.class_names))
+    if prefix is not None:
+        csv_path, json_path, png_path = prefix_files(prefix)
+        write_text(csv_path, csv_text(windows, result.class_names))
         record = {"file": result.source, "video": result.video, "note": result.note, "windows": windows,
                   "frames": frame_records(result)}
-        write_text(f"{prefix}.json", json.dumps(record, indent=2) + "\n")
-        plot_timeline(result, Path(f"{prefix}.png"))
+        write_text(json_path, json.dumps(record, indent=2) + "\n")
+        plot_timeline(result, png_path)
         log(f"timeline of {video}: {prefix}.csv, .json, .png")
-    if request.annotate is not None:
-        out = request.annotate
-        if tag:
-            out = out.with_name(f"{out.stem}-{tag}{out.suffix}")
-        frames = annotate_video(video, out, result)
-        log(f"annotated {video}: {out} ({frames} frames)")
+    if annotated is not None:
+        frames = annotate_video(video, annotated, result)
+        log(f"annotated {video}: {annotated} ({frames} frames)")

@@ -26,6 +26,10 @@ from emovid.metrics import accuracy_by_group, confusion_matrix, summarize
 from emovid.predict import Failure, Predictor, predict_videos
 
 
+class ScoreError(ValueError):
+    """Nothing to score (no video, no usable label); the message is one line."""
+
+
 @dataclass
 class ScoreReport:
     """What :func:`score_videos` found; ``metrics`` is :func:`emovid.metrics.summarize` plus the extras."""
@@ -52,6 +56,20 @@ def labels_for(videos: Iterable[VideoSource], table: dict[str, dict[str, str]] |
         if row is not None:
             found[str(video)] = row
     return found
+
+
+def check_labelled(videos: Sequence[VideoSource], labelled: dict[str, dict[str, str]],
+                   missing: Sequence[Failure] = ()) -> None:
+    """Raises ScoreError when no video has a label: nothing to score, whatever the model (checked before one loads).
+
+    ``missing``: the inputs that gave no video (see :func:`~emovid.predict.find_videos`), said when there is none.
+    """
+    if not videos:
+        why = "; ".join(f"{f.source}: {f.reason}" for f in missing)
+        raise ScoreError(f"nothing to score: no videos{f' ({why})' if why else ''}")
+    if not any(str(v) in labelled for v in videos):
+        raise ScoreError(f"nothing to score: none of the {len(videos)} videos has a label (labels come from --labels "
+                         f"TABLE, or from RAVDESS, CREMA-D or MEAD file names)")
 
 
 def index_labels(index: DatasetIndex) -> tuple[list[VideoSource], dict[str, dict[str, str]]]:
@@ -98,10 +116,14 @@ def score_videos(
         batch_size: clips per model call (default: the predictor's options).
         labelled: label rows by ``str(video)`` (see :func:`index_labels`), instead of ``table``.
         data_classes: the data's class set, in order (default: the labels found).
+
+    Raises:
+        ScoreError: no video has a label the predictor can output; raised before any video is read.
     """
     names = tuple(canonical_emotion(c) or c for c in predictor.spec.class_names)
     if labelled is None:
         labelled = labels_for(videos, table)
+    check_labelled(videos, labelled)
     report = ScoreReport(metrics={}, rows=[], unlabelled=[str(v) for v in videos if str(v) not in labelled])
     runnable = []
     for video in videos:
@@ -110,6 +132,10 @@ def score_videos(
             runnable.append(video)
         elif row is not None:
             report.unscorable.append({"file": str(video), "label": row["label"]})
+    if not runnable:
+        labels = sorted({u["label"] for u in report.unscorable})
+        raise ScoreError(f"nothing to score: the {len(report.unscorable)} labelled videos are labelled "
+                         f"{', '.join(labels)}, which this model cannot output (its classes: {', '.join(names)})")
     truth, predicted, groups = [], [], []
     for result in predict_videos(runnable, predictor, batch_size):
         if isinstance(result, Failure):
@@ -145,9 +171,15 @@ def score_videos(
 
 
 def write_score_outputs(report: ScoreReport, class_names: tuple[str, ...], out: Path, title: str = "") -> list[Path]:
-    """``metrics.json``, ``predictions.csv`` and ``confusion_matrix.png`` in ``out``; returns their paths."""
+    """``metrics.json``, ``predictions.csv`` and ``confusion_matrix.png`` in ``out``; returns their paths.
+
+    Raises:
+        ScoreError: no clip was scored (every labelled video failed): nothing is written.
+    """
     from emovid.plots import plot_confusion_matrix
 
+    if not report.rows:
+        raise ScoreError(f"nothing to score: none of the {len(report.failures)} labelled videos could be read")
     out.mkdir(parents=True, exist_ok=True)
     names = tuple(canonical_emotion(c) or c for c in class_names)
     metrics_path, csv_path, png_path = out / "metrics.json", out / "predictions.csv", out / "confusion_matrix.png"

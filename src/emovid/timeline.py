@@ -162,6 +162,8 @@ class TimelineRequest:
         window: window length in seconds (default: the model's clip length).
         stride: seconds between window starts (default: half the window).
         prefix: write ``PREFIX.csv``, ``.json`` and ``.png`` (``PREFIX-<video>.*`` for several videos).
+        beside: without a prefix, write them beside each video as ``<stem>.timeline.*`` (see
+            :func:`emovid.records.timeline_paths`).
         annotate: write a copy of the video with each moment's emotion drawn on it (``OUT-<video>.mp4`` for
             several videos).
     """
@@ -170,6 +172,7 @@ class TimelineRequest:
     stride: float | None = None
     prefix: Path | None = None
     annotate: Path | None = None
+    beside: bool = False
 
     def __post_init__(self) -> None:
         if (self.window is not None and self.window <= 0) or (self.stride is not None and self.stride <= 0):

@@ -29,8 +29,10 @@ from emovid.checkpoint import InferenceSpec
 from emovid.config import ConfigError, TrainConfig, load_config, save_config
 from emovid.data.cache import ClipCache
 from emovid.data.dataset import ClipDataset
+from emovid.datasets.splits import check_parts
 from emovid.inference import clip_probabilities
 from emovid.models import create_model, model_args, model_input_spec, model_options
+from emovid.progress import is_terminal, write_line
 from emovid.transforms import EvalClipTransform, TrainClipTransform, normalize
 
 RUN_DIR_ENV = "EMOVID_RUN_DIR"
@@ -106,6 +108,21 @@ class EmotionClassifier(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["emovid"] = self.spec.to_dict()
+
+
+class EpochLines(L.Callback):
+    """Lightning's progress as one line per epoch, for logs (a live bar only redraws well on a terminal)."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Runs after the epoch's validation: the figures are the bar's at the end of the epoch.
+        figures = ", ".join(f"{name.removesuffix('_epoch')} {float(value):.4g}"
+                            for name, value in sorted(trainer.progress_bar_metrics.items())
+                            if not name.endswith("_step"))
+        write_line(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {figures} "
+                   f"({time.monotonic() - self.start:.1f} s)")
 
 
 def resolve_frames(config: TrainConfig, cache: ClipCache) -> int:
@@ -227,6 +244,11 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
     L.seed_everything(config.seed, workers=True, verbose=False)
     cache = ClipCache.open(config.cache)
     split = config.split(cache.splits)
+    # An empty part is refused here, before a run folder exists: the run could not be validated or tested.
+    try:
+        check_parts(split, {e["subject"] for e in cache.entries})
+    except ValueError as exc:
+        raise ConfigError(f"{cache.root}: {exc}") from None
     config = config.replace(train_subjects=split["train"], val_subjects=split["val"], test_subjects=split["test"])
     frames = resolve_frames(config, cache)
     ckpt_path = _resume_checkpoint(resume)
@@ -241,16 +263,18 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
     if not ckpt_path and int(os.environ.get("LOCAL_RANK", "0")) == 0:
         save_config(config, run_dir / "config.yaml")
 
-    monitor: dict[str, Any] = {"monitor": "val/acc", "mode": "max"} if val_loader is not None else {}
     checkpoint_dir = run_dir / "checkpoints"
     # Two callbacks: Lightning writes "last" only alongside a top-k save, and we want it after every epoch.
     best = ModelCheckpoint(dirpath=checkpoint_dir, filename="best", save_top_k=1, enable_version_counter=False,
-                           **(monitor or {"monitor": None}))
+                           monitor="val/acc", mode="max")
     last = ModelCheckpoint(dirpath=checkpoint_dir, filename="last", save_top_k=1, monitor=None,
                            enable_version_counter=False)
     callbacks: list[L.Callback] = [best, last]
-    if config.early_stopping and val_loader is not None:
-        callbacks.append(EarlyStopping(patience=config.early_stopping, **monitor))
+    if config.early_stopping:
+        callbacks.append(EarlyStopping(patience=config.early_stopping, monitor="val/acc", mode="max"))
+    bar = config.progress and is_terminal()
+    if config.progress and not bar:
+        callbacks.append(EpochLines())
     trainer = L.Trainer(
         default_root_dir=run_dir,
         max_epochs=config.epochs,
@@ -263,7 +287,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
         deterministic=not torch.cuda.is_available(),
         callbacks=callbacks,
         logger=make_loggers(config, run_dir),
-        enable_progress_bar=config.progress,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         log_every_n_steps=max(1, min(50, len(train_loader) // 2)),
         num_sanity_val_steps=0,

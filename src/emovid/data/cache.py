@@ -26,7 +26,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from emovid.data.atomic import (
     remove_stale_temporaries,
@@ -39,6 +38,7 @@ from emovid.data.entry import DatasetIndex, Entry
 from emovid.data.shard import Shard, ShardError, merge_files, read_merged_jsonl, shard_files
 from emovid.data.source import Reject
 from emovid.data.video import CROP_MODES, Resize, failure_reason, read_clip
+from emovid.progress import progress as progress_bar
 
 # Bump when preprocessing changes the stored tensors, so older caches are refused, not reused.
 CACHE_FORMAT_VERSION = 3  # 2: frames sampled by presentation time; 3: generic entries (subject, class names)
@@ -198,7 +198,7 @@ def prepare(
             todo.append((entry, index.classes.index(entry.label), settings, clips_dir))
     report.reused = len(metas)
 
-    with tqdm(total=len(todo), desc="prepare", unit="video", disable=not progress) as bar:
+    with progress_bar(total=len(todo), desc="prepare", unit="video", enabled=progress) as bar:
         for display, meta, reason in _map(_prepare_one, todo, workers):
             if meta is None:
                 report.rejects.append(Reject(display, reason or "unknown error"))

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from emovid.data.entry import Entry, subject_order
 
 Split = dict[str, tuple[str, ...]]  # split name ("train", "val", "test") -> subjects
+SPLIT_FLAGS = {"train": "--train-subjects", "val": "--val-subjects", "test": "--test-subjects"}
 
 _RANGE_END = re.compile(r"^(\D*)(\d+)$")
 
@@ -47,7 +48,9 @@ def check_disjoint(split: Mapping[str, Sequence[str]]) -> None:
     for name, subjects in split.items():
         for subject in subjects:
             if subject in owner and owner[subject] != name:
-                raise ValueError(f"subject {subject} is in both {owner[subject]!r} and {name!r}")
+                raise ValueError(f"subject {subject} is in both the {owner[subject]} and the {name} subjects: a "
+                                 f"subject belongs to one split ({SPLIT_FLAGS.get(owner[subject], owner[subject])}, "
+                                 f"{SPLIT_FLAGS.get(name, name)})")
             owner[subject] = name
 
 
@@ -70,8 +73,12 @@ def kfold_splits(subjects: Sequence[str], folds: int) -> list[Split]:
     i+1 (wrapping) and trains on the rest.
     """
     ordered = sorted(set(subjects), key=subject_order)
-    if folds < 3 or folds > len(ordered):
-        raise ValueError(f"need 3 <= folds <= {len(ordered)} subjects, got {folds}")
+    if len(ordered) < 3:
+        raise ValueError(f"--kfold {folds}: k-fold needs 3 subjects or more (one to test, one to validate, one to "
+                         f"train per fold) and this data has {len(ordered)}")
+    if not 3 <= folds <= len(ordered):
+        raise ValueError(f"--kfold {folds}: this data has {len(ordered)} subjects; pass --kfold K with "
+                         f"3 <= K <= {len(ordered)}")
     bounds = [round(i * len(ordered) / folds) for i in range(folds + 1)]
     groups = [tuple(ordered[bounds[i] : bounds[i + 1]]) for i in range(folds)]
     result = []
@@ -85,10 +92,11 @@ def kfold_splits(subjects: Sequence[str], folds: int) -> list[Split]:
 def named_splits(subjects: Sequence[str], default: Split, custom: Mapping[str, Sequence[str] | None] | None = None,
                  kfold: int | None = None, fold: int | None = None) -> dict[str, Split]:
     """The splits a user asked for, by name: ``{"study": default}``, ``{"custom": {...}}`` (the given train, val
-    and test subjects) or ``{"fold0": {...}, ...}`` (k folds over ``subjects``; only ``fold`` when given).
+    and test subjects, the others ``default``'s, as training takes them) or ``{"fold0": {...}, ...}`` (k folds
+    over ``subjects``; only ``fold`` when given).
 
     Raises:
-        ValueError: both custom subjects and k-fold, or a fold out of range.
+        ValueError: both custom subjects and k-fold, a fold out of range, or a subject in two parts.
     """
     chosen: Split = {k: tuple(v) for k, v in (custom or {}).items() if v}
     if kfold:
@@ -99,8 +107,49 @@ def named_splits(subjects: Sequence[str], default: Split, custom: Mapping[str, S
             raise ValueError(f"--fold must be in 0..{len(folds) - 1}")
         return {f"fold{i}": folds[i] for i in (range(len(folds)) if fold is None else [fold])}
     if chosen:
-        return {"custom": {k: chosen.get(k, ()) for k in ("train", "val", "test")}}
+        custom_split = {k: chosen.get(k, tuple(default.get(k, ()))) for k in ("train", "val", "test")}
+        check_disjoint(custom_split)
+        return {"custom": custom_split}
     return {"study": dict(default)}
+
+
+def format_subjects(subjects: Iterable[str], limit: int = 12) -> str:
+    """Subjects as short text: numeric runs as ranges (``1-20,23``), at most ``limit`` items, ``none`` if empty."""
+    items: list[str] = []
+    run: list[int] = []
+    for subject in sorted(set(subjects), key=subject_order):
+        if subject.isdigit() and run and int(subject) == run[-1] + 1:
+            run.append(int(subject))
+            continue
+        if run:
+            items[-1] = f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0])
+        run = [int(subject)] if subject.isdigit() else []
+        items.append(subject)
+    if run:
+        items[-1] = f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0])
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ",".join(items[:limit]) + more if items else "none"
+
+
+def empty_part_message(name: str, subjects: Sequence[str], available: Iterable[str]) -> str:
+    """One line on a split part without videos: the subjects it asks for, the data's, and the flag that sets it."""
+    available = set(available)
+    asked = f"subjects {format_subjects(subjects)} have no videos" if subjects else "no subjects are given"
+    have = f"the data has subjects {format_subjects(available)}"
+    if len(available) < 3:
+        return (f"the {name} split is empty: {asked} ({have}, and train, val and test need one each): use data "
+                f"with 3 subjects or more")
+    return f"the {name} split is empty: {asked} ({have}); set it with {SPLIT_FLAGS.get(name, name)} (or use --kfold K)"
+
+
+def check_parts(split: Mapping[str, Sequence[str]], available: Iterable[str]) -> None:
+    """Raises ValueError (see :func:`empty_part_message`) when a part of ``split`` holds none of the ``available``
+    subjects, or when a subject is in two parts."""
+    check_disjoint(split)
+    present = set(available)
+    for name, subjects in split.items():
+        if not present.intersection(subjects):
+            raise ValueError(empty_part_message(name, subjects, present))
 
 
 def proportional_split(subjects: Sequence[str], val: float = 0.1, test: float = 0.1) -> Split:

@@ -24,28 +24,8 @@ from torch import Tensor, nn
 from torchvision.ops import batched_nms, roi_align
 
 from emovid.faces.detection import Face
-from emovid.models.packaged import PackagedWeights
-from emovid.models.weights import WeightsUnavailableError
-
-
-def _facenet_file(net: str, sha256: str) -> PackagedWeights:
-    return PackagedWeights(
-        name=f"mtcnn_{net}.pt",
-        registry="pypi",
-        package="facenet-pytorch",
-        version="2.6.0",
-        member=f"facenet_pytorch/data/{net}.pt",
-        sha256=sha256,
-        licence="MIT",
-        used_by=("face crops (MTCNN)",),
-    )
-
-
-MTCNN_WEIGHTS = (
-    _facenet_file("pnet", "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f"),
-    _facenet_file("rnet", "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86"),
-    _facenet_file("onet", "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d"),
-)
+from emovid.weights import require
+from emovid.weights.files import MTCNN_WEIGHTS
 
 FACTOR = 0.709  # pyramid step: each level's side is 0.709 of the previous one's (area halves)
 THRESHOLDS = (0.6, 0.7, 0.7)  # face probability each stage needs
@@ -147,22 +127,15 @@ class ONet(nn.Module):
 
 
 def load_mtcnn_nets(device: str | torch.device = "cpu") -> tuple[PNet, RNet, ONet]:
-    """The three nets with the facenet-pytorch weights from :func:`emovid.models.packaged.weights_dir`, in eval mode.
+    """The three nets with the facenet-pytorch weights from :func:`emovid.weights.weights_dir`, in eval mode.
 
     Raises:
         WeightsUnavailableError: a file is missing (the message says how to get it) or is not the right one.
     """
     nets = (PNet(), RNet(), ONet())
     for net, weights in zip(nets, MTCNN_WEIGHTS, strict=True):
-        path = weights.require()
-        try:
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except Exception as exc:  # a truncated pickle, a different net: many exception types, many lines
-            reason = " ".join(str(exc).split())[:200]
-            raise WeightsUnavailableError(
-                f"{path} is not facenet-pytorch 2.6.0's {weights.member} ({type(exc).__name__}: {reason}); "
-                f"delete it and run `emovid weights download`"
-            ) from None
+        # require() checks the SHA-256, so the file is facenet-pytorch's own.
+        net.load_state_dict(torch.load(require(weights), map_location="cpu", weights_only=True))
         # channels_last: PNet's few-channel convolutions run about twice as fast on CPU.
         net.to(device).to(memory_format=torch.channels_last).eval()
     return nets

@@ -1,7 +1,7 @@
 """face-api.js's FaceExpressionNet in PyTorch, read from its tfjs weights without TensorFlow.
 
 The MIT-licensed npm package ``@vladmandic/face-api`` 1.7.15 ships the net as a tfjs weights manifest and one
-binary shard (:data:`FACEAPI_WEIGHTS`, kept side by side in :func:`~emovid.models.packaged.weights_dir`). The
+binary shard (:data:`FACEAPI_WEIGHTS`, kept side by side in :func:`~emovid.weights.weights_dir`). The
 weights are uint8-quantised; :func:`read_tfjs_weights` dequantises them exactly as tfjs does.
 
 The net (``src/faceExpressionNet``, ``src/faceFeatureExtractor``) is four dense blocks of 3x3 convolutions,
@@ -45,8 +45,9 @@ from torch import Tensor, nn
 
 from emovid.faces.geometry import FaceGeometry
 from emovid.models.expression import ExpressionEncoder
-from emovid.models.packaged import PackagedWeights
-from emovid.models.weights import PathLike, WeightsUnavailableError
+from emovid.models.weights import PathLike
+from emovid.weights import WeightsUnavailableError, require
+from emovid.weights.files import FACEAPI_EXPRESSION_BIN, FACEAPI_EXPRESSION_MANIFEST
 
 # face-api's FACE_EXPRESSION_LABELS (neutral, happy, sad, angry, fearful, disgusted, surprised) in the net's
 # output order, under emovid's FER-style names.
@@ -60,27 +61,6 @@ FACEAPI_LANDMARK_BOX_PADDING = 0.2
 # the 20% padding face-api adds, the crop is 1.2 face boxes, in colour.
 FACEAPI_GEOMETRY = FaceGeometry(scale=1.0 + FACEAPI_LANDMARK_BOX_PADDING, align=True, colour="rgb")
 
-FACEAPI_EXPRESSION_MANIFEST = PackagedWeights(
-    name="face_expression_model-weights_manifest.json",
-    registry="npm",
-    package="@vladmandic/face-api",
-    version="1.7.15",
-    member="package/model/face_expression_model-weights_manifest.json",
-    sha256="5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8",
-    licence="MIT",
-    used_by=("zero-shot", "faceapi-zero-shot"),
-)
-FACEAPI_EXPRESSION_BIN = PackagedWeights(
-    name="face_expression_model.bin",
-    registry="npm",
-    package="@vladmandic/face-api",
-    version="1.7.15",
-    member="package/model/face_expression_model.bin",
-    sha256="9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d",
-    licence="MIT",
-    used_by=("zero-shot", "faceapi-zero-shot"),
-)
-FACEAPI_WEIGHTS: tuple[PackagedWeights, ...] = (FACEAPI_EXPRESSION_MANIFEST, FACEAPI_EXPRESSION_BIN)
 
 # tfjs dtypes this reader handles: stored type -> numpy type (quantised entries store the quantisation dtype).
 _TFJS_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "uint16": np.uint16}
@@ -225,14 +205,14 @@ def load_faceapi_expression(path: PathLike | None = None) -> FaceExpressionNet:
 
     Args:
         path: the weights manifest, or the folder holding it and its ``.bin`` shard;
-            default :func:`~emovid.models.packaged.weights_dir`.
+            default :func:`~emovid.weights.weights_dir`.
 
     Raises:
         WeightsUnavailableError: a file is missing or malformed; the message names it.
     """
     if path is None:
-        manifest = FACEAPI_EXPRESSION_MANIFEST.require()
-        FACEAPI_EXPRESSION_BIN.require()
+        manifest = require(FACEAPI_EXPRESSION_MANIFEST)
+        require(FACEAPI_EXPRESSION_BIN)
     else:
         manifest = Path(path)
         if manifest.is_dir():

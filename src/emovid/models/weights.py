@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torchvision.models import WeightsEnum
 
+from emovid.weights import WeightsUnavailableError
+
 PathLike = str | os.PathLike[str]
 RGB = tuple[float, float, float]
 
@@ -24,10 +26,6 @@ class InputSpec(NamedTuple):
 
     mean: RGB
     std: RGB
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights could neither be downloaded nor found; the message says how to fix it."""
 
 
 def input_spec_of(weights: WeightsEnum) -> InputSpec:

@@ -27,11 +27,11 @@ from typing import IO, Any
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from emovid.data.atomic import remove_stale_temporaries, write_atomic, write_bytes_atomic, write_jsonl_atomic
 from emovid.datasets.ravdess import EMOTIONS, INTENSITIES, NUM_ACTORS, STATEMENTS, RavdessName
 from emovid.datasets.splits import parse_subjects
+from emovid.progress import progress as progress_bar
 from emovid.synthetic.clip import ClipFormat, ClipPlan
 from emovid.synthetic.encode import add_audio, encode_flv, encode_video, is_complete
 from emovid.synthetic.naming import check_naming, expresses, label, relative_path
@@ -393,7 +393,7 @@ def generate_dataset(
     jobs, rebuild = _plan_jobs(out, config, zip_archives)
     archives = _ArchiveBuilder(out, jobs, rebuild)
     written = skipped = 0
-    bar = tqdm(total=sum(len(j.take) for j in jobs), unit="file", desc="synth", disable=not progress)
+    bar = progress_bar(total=sum(len(j.take) for j in jobs), unit="file", desc="synth", enabled=progress)
     try:
         for done in _results(jobs, workers):
             new = {file_key(n, zip_archives, config.naming): _record(n, config, done.boxes, zip_archives)
