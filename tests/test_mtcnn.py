@@ -92,6 +92,20 @@ def test_a_batch_gives_what_single_frames_give(detector, astronaut):
     assert batch[2] == []
 
 
+def test_the_smallest_detection_size_still_finds_the_face(detector, astronaut):
+    """At the size where a face of min_face (a tenth of the short side) just fills PNet's 12 px window, the
+    astronaut's face is found where the full-size detection finds it."""
+    frame = np.zeros((360, 640, 3), np.uint8)
+    frame[52:308, 200:456] = astronaut  # a face a quarter of the frame high
+    small = detector.at_smallest_size(640, 360)
+    assert small.detect_width == 214 and detector.detect_width == 480 and small.nets is detector.nets
+    assert detector.at_smallest_size(100, 80).detect_width == 100  # never wider than the frame
+    (full,) = detector.detect([frame])[0]
+    (found,) = small.detect([frame])[0]
+    side = full.box[2] - full.box[0]
+    assert iou(found.box, full.box) > 0.75 and np.abs(found.landmarks - full.landmarks).max() < 0.1 * side
+
+
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("EMOVID_WEIGHTS_DIR", str(tmp_path))
     with pytest.raises(WeightsUnavailableError, match="mtcnn_pnet.pt .*emovid weights download"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emovid.faces.detection import Face
-from emovid.faces.track import face_track, link
+from emovid.faces.track import carry, face_track, link
 
 FACE = (100.0, 50.0, 160.0, 120.0)
 STRAY = (10.0, 10.0, 30.0, 30.0)
@@ -103,3 +103,12 @@ def test_boxes_without_landmarks_give_none():
     track = face_track([[face(FACE, score=1.0, landmarks=False)], [], [face(FACE, score=1.0, landmarks=False)]])
     assert len(track) == 3 and all(f.landmarks is None for f in track)
     assert np.allclose(boxes(track), [FACE] * 3)
+
+
+def test_carry_fills_between_detections_and_holds_the_ends():
+    found = [face(FACE), face(shifted(FACE, dx=30))]
+    carried = carry(found, [1, 4], 6)
+    assert [f.score for f in carried] == [0.0, 0.99, 0.0, 0.0, 0.99, 0.0]
+    np.testing.assert_allclose(boxes(carried)[:, 0], [100, 100, 110, 120, 130, 130])
+    np.testing.assert_allclose(carried[2].landmarks, face(shifted(FACE, dx=10)).landmarks, atol=1e-4)
+    assert carry([face(FACE, landmarks=False), face(FACE)], [0, 2], 3)[1].landmarks is None

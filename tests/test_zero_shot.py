@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -159,3 +160,28 @@ def test_rafdb_zero_shot_names_its_missing_file():
     assert ZERO_SHOT_MODELS["rafdb-zero-shot"] == ("rafdb",)
     with pytest.raises(WeightsUnavailableError, match=RAFDB_WEIGHTS.name):  # the tests' weights folder is empty
         zero_shot_predictor("rafdb-zero-shot")
+
+
+@pytest.mark.parametrize("pooling,kind", [("mean", "probabilities"), ("log-mean", "logits")])
+def test_frame_scores_pool_to_the_clip_answer(pooling, kind):
+    class Looking(Fixed):
+        """Answers from the colours of the face's left half, so frames and their mirror images differ."""
+
+        def forward(self, faces):
+            left = faces[..., : faces.shape[-1] // 2].mean(dim=(2, 3))  # (N, 3)
+            return (left @ torch.rand(3, 7, generator=torch.Generator().manual_seed(len(self.classes)))).softmax(-1)
+
+    a = Looking(FER_ORDER, [0] * 7, FaceGeometry(scale=1.0))
+    b = Looking(("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"), [0] * 7, FaceGeometry(scale=1.2))
+    geometry = shared_geometry([a.geometry, b.geometry])
+    model = ZeroShotEnsemble([a, b], geometry, weights=[2, 1], flip=[True, False], priors=[[2] + [1] * 6, None],
+                             pooling=pooling)
+    clip = torch.rand(1, 5, 3, 24, 24)
+    assert model.frame_pooling == kind
+    scores = model.frame_scores(clip[0])  # (5, 7)
+    pooled = scores.mean(dim=0) if kind == "probabilities" else scores.mean(dim=0).softmax(-1)
+    assert scores.shape == (5, 7) and torch.allclose(pooled, model(clip).softmax(-1)[0], atol=1e-6)
+    expressive = ZeroShotEnsemble([a, b], geometry, pooling="expressive")
+    assert expressive.frame_pooling is None
+    with pytest.raises(ValueError, match="does not pool per-frame"):
+        expressive.frame_scores(clip[0])

@@ -17,10 +17,10 @@ from matplotlib.figure import Figure
 
 from emovid.data.source import VideoSource
 from emovid.data.video import open_video
-from emovid.predict import Timeline
+from emovid.timeline import VideoAnalysis
 
 
-def segments(timeline: Timeline) -> np.ndarray:
+def segments(timeline: VideoAnalysis) -> np.ndarray:
     """Where each window is "current", as (W + 1,) edges in seconds: halfway between window centres.
 
     Windows overlap, so a moment belongs to the window whose centre is nearest; the first segment starts
@@ -48,7 +48,7 @@ def draw_label(frame: np.ndarray, text: str) -> np.ndarray:
     return frame
 
 
-def annotate_video(source: VideoSource | str | Path, out: str | Path, timeline: Timeline) -> int:
+def annotate_video(source: VideoSource | str | Path, out: str | Path, timeline: VideoAnalysis) -> int:
     """Write a copy of ``source`` with the current window's top emotion and probability on every frame.
 
     The copy has the same frame size, frame count and (average) frame rate, in display orientation.
@@ -80,7 +80,7 @@ def annotate_video(source: VideoSource | str | Path, out: str | Path, timeline: 
     return written
 
 
-def plot_timeline(timeline: Timeline, path: Path, title: str = "") -> None:
+def plot_timeline(timeline: VideoAnalysis, path: Path, title: str = "") -> None:
     """Stacked class probabilities over time, with a band of the top emotion above; saved as PNG."""
     edges = segments(timeline)
     names = timeline.class_names

@@ -483,6 +483,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--annotate", type=Path, metavar="OUT.mp4",
                    help="write a copy of the video with each moment's emotion on it, as .mp4 or .mkv "
                         "(OUT-<video>.mp4 for several videos); implies --timeline")
+    g.add_argument("--fps", type=float, metavar="N",
+                   help="frames a second that frame-level models (zero-shot, late fusion) look at, for windows and the "
+                        "whole video alike (default 5; see docs/timeline.md)")
     p.set_defaults(run=_run_predict)
 
 
@@ -556,8 +559,10 @@ def _load_predictor(args: argparse.Namespace):
 
 def _run_predict(args: argparse.Namespace) -> int:
     from emovid.outputs import Output, check_outputs
-    from emovid.predict import TimelineRequest, csv_text, predict_records, write_text
+    from emovid.predict import FPS, TimelineRequest, csv_text, predict_records, write_text
 
+    if args.fps is not None and args.fps <= 0:
+        raise CliError(f"--fps must be > 0, got {args.fps:g}")
     check_outputs([Output("--json", args.json, "json"), Output("--csv", args.csv, "csv"),
                    Output("--timeline-out", args.timeline_out, "prefix"), Output("--annotate", args.annotate, "video")],
                   _predictor_inputs(args))
@@ -572,7 +577,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         args.json, args.csv = (args.shard.path(p) if p not in (None, "-") else p for p in (args.json, args.csv))
     predictor = _load_predictor(args)
     records = predict_records(args.videos, predictor, timeline, shard=args.shard,
-                              log=lambda line: print(f"emovid predict: {line}", file=sys.stderr))
+                              log=lambda line: print(f"emovid predict: {line}", file=sys.stderr), fps=args.fps or FPS)
     names = predictor.spec.class_names
     if args.json:
         write_text(args.json, json.dumps(records, indent=2) + "\n")

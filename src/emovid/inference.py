@@ -1,19 +1,23 @@
 """One path from uint8 clips to class probabilities: training's validation, ``evaluate`` and ``predict`` all
 use :func:`clip_probabilities`, so a model reported with flip test-time augmentation is served with it.
+
+A frame-level model's clip answer is a mean over its frames (:func:`frame_kind`), so :func:`frame_scores` can score
+frames one by one, each once, and pool them over any stretch of time.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from emovid.progress import progress as progress_bar
+from emovid.timeline import ScoreKind
 from emovid.transforms import normalize
 
 Precision = Literal["32", "bf16", "16"]
@@ -88,6 +92,30 @@ def clip_probabilities(model: nn.Module, clips: torch.Tensor, mean: Sequence[flo
         if tta == 2:
             probs = (probs + model(x.flip(-1)).float().softmax(dim=-1)) / 2
     return probs
+
+
+def frame_kind(model: nn.Module) -> ScoreKind | None:
+    """How a model's clip answer comes from its frames' ``model.frame_scores(frames)``, as its ``frame_pooling``
+    says: ``probabilities``, their mean; ``logits``, the softmax of their mean; None for a clip-level model (no
+    such attribute, or None)."""
+    kind = getattr(model, "frame_pooling", None)
+    return kind if kind in ("probabilities", "logits") and hasattr(model, "frame_scores") else None
+
+
+def frame_scores(model: nn.Module, frames: torch.Tensor, mean: Sequence[float], std: Sequence[float], tta: int = 1,
+                 precision: str = "32") -> torch.Tensor:
+    """A frame-level model's scores (N, V, K), float32, for uint8 frames (N, C, H, W), as :func:`frame_kind` says.
+
+    V is 1, or 2 with ``tta=2``: the frames and their mirror images, pooled apart and averaged after, as
+    :func:`clip_probabilities` averages a clip's and its mirror's probabilities.
+    """
+    if frame_kind(model) is None:
+        raise ValueError(f"{type(model).__name__} is not a frame-level model")
+    score = cast(Callable[[torch.Tensor], torch.Tensor], model.frame_scores)
+    x = normalize(frames, mean, std)
+    with _autocast(frames.device, precision):
+        views = [score(x).float()] + ([score(x.flip(-1)).float()] if tta == 2 else [])
+    return torch.stack(views, dim=1)
 
 
 def model_device(model: nn.Module) -> torch.device:

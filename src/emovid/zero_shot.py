@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -206,6 +207,29 @@ class ZeroShotEnsemble(nn.Module):
             probs = probs / prior
             probs = probs / probs.sum(dim=-1, keepdim=True)
         return probs.unflatten(0, (b, t))
+
+    @property
+    def frame_pooling(self) -> Literal["probabilities", "logits"] | None:
+        """How a clip's answer comes from :meth:`frame_scores` of its frames, so a timeline can score each frame once
+        and pool any stretch: ``probabilities``, their mean (mean pooling); ``logits``, the softmax of their mean
+        (log-mean pooling: the geometric means over frames, then over members, are one weighted mean of
+        log-probabilities); None with expressive pooling, which weighs each member's frames by its own answers."""
+        if self.pooling == "mean":
+            return "probabilities"
+        return "logits" if self.pooling == "log-mean" else None
+
+    def frame_scores(self, faces: Tensor) -> Tensor:
+        """Scores (N, 7) in :data:`FER_ORDER` of single faces (N, 3, S, S), floats in [0, 1], as :attr:`frame_pooling`
+        says: the members' probabilities (their mirror images' too where they flip), mixed with the members'
+        weights, or their weighted log-probabilities."""
+        if self.frame_pooling is None:
+            raise ValueError(f"{self.pooling} pooling does not pool per-frame scores")
+        clip = faces.unsqueeze(0)  # (1, N, 3, S, S): one clip, every frame of which each member sees
+        probs = torch.stack([self.member_probabilities(i, clip)[0] for i in range(len(self.members))])  # (M, N, 7)
+        shares = self.weights.view(-1, 1, 1)
+        if self.frame_pooling == "logits":
+            return (probs.clamp_min(PROBABILITY_FLOOR).log() * shares).sum(dim=0)
+        return (probs * shares).sum(dim=0)
 
     def forward(self, clip: Tensor) -> Tensor:
         videos = [pool_over_time(self.member_probabilities(i, clip), self.pooling) for i in range(len(self.members))]

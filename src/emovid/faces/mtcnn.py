@@ -12,6 +12,7 @@ single face, boxes and landmarks within 2 px of each other's.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 
@@ -307,6 +308,18 @@ class MtcnnDetector:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.nets = load_mtcnn_nets(self.device)
+
+    def at_smallest_size(self, width: int, height: int) -> MtcnnDetector:
+        """This detector (the same nets) shrinking ``width`` x ``height`` frames as far as its smallest face allows:
+        until a face of ``min_face`` just fills PNet's 12 px window.
+
+        PNet's pyramid is the same at any detection size; a smaller image makes the shrinking, the conversion to
+        floats and RNet's and ONet's crops cheaper, at some precision of boxes and landmarks.
+        """
+        detector = copy.copy(self)
+        scale = WINDOW / self.min_face / min(width, height)
+        detector.detect_width = min(self.detect_width, width, math.ceil(width * scale))
+        return detector
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         """Faces in each uint8 RGB (H, W, C) frame, in that frame's pixels, by decreasing score.

@@ -118,3 +118,20 @@ def face_track(
         )
         for t in range(length)
     ]
+
+
+def carry(faces: Sequence[Face], at: Sequence[int], length: int) -> list[Face]:
+    """A face in each of ``length`` frames from ``faces`` found at frames ``at`` (increasing): boxes and landmarks
+    linear in between, held before the first and after the last; carried faces score 0.0.
+
+    Detecting every few frames, this is what carries the box between detections (after :func:`face_track`).
+    """
+    boxes = _interpolate({t: np.asarray(f.box, np.float64) for t, f in zip(at, faces, strict=True)}, length)
+    points = {t: f.landmarks.astype(np.float64) for t, f in zip(at, faces, strict=True) if f.landmarks is not None}
+    landmarks = _interpolate(points, length) if len(points) == len(faces) else None
+    scores = {t: f.score for t, f in zip(at, faces, strict=True)}
+    return [
+        Face(tuple(boxes[t].tolist()), scores.get(t, 0.0),
+             landmarks[t].astype(np.float32) if landmarks is not None else None)
+        for t in range(length)
+    ]

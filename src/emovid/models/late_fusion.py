@@ -29,6 +29,12 @@ class LateFusion(nn.Module):
         features = encode_frames(self.encoder, clip)  # (B, T, F)
         return self.head(features.mean(dim=1))
 
+    frame_pooling = "logits"  # the head is linear (dropout is off in eval mode): a clip's logits are its frames' mean
+
+    def frame_scores(self, frames: Tensor) -> Tensor:
+        """Logits (N, num_classes) of single frames (N, C, H, W), so that a timeline scores each frame once."""
+        return self.head(self.encoder(frames))
+
 
 @register_model("late-fusion-resnet18")
 def late_fusion_resnet18(
