@@ -1,12 +1,12 @@
 """From a video to a :class:`~emovid.timeline.VideoAnalysis`: the one road ``predict``, timelines and ``serve`` take.
 
-Frame-level models (late fusion; the zero-shot ensemble with mean pooling) look at frames at a fixed rate over the
-whole video (:data:`~emovid.timeline.FPS` a second, never fewer than the T frames of one clip). With face crops,
-the detector sees every few of those frames, shrunk as far as its smallest face allows, and the face's track
+Frame-level models (late fusion; the zero-shot models with mean or log-mean pooling) look at frames at a fixed rate
+over the whole video (:data:`~emovid.timeline.FPS` a second, never fewer than the T frames of one clip). With face
+crops, the detector sees every few of those frames, shrunk as far as its smallest face allows, and the face's track
 carries the box to the frames between (:func:`emovid.faces.track.carry`). Each sampled frame is cut and scored
 once, a batch of frames per model call; a window's probabilities, and the whole clip's, pool the scores of the
-frames inside it. Clip-level models (early fusion, 3-D CNNs, CNN-LSTM) see each window as a clip of T frames, as
-they were trained.
+frames inside it. Clip-level models (early fusion, 3-D CNNs, CNN-LSTM, expressive pooling) see each window as a
+clip of T frames, as they were trained.
 
 Memory does not grow with the video: frames stream from one decoding pass. The frame path holds at most one window's
 sampled frames (at the face-crop working size, or at the model's input size) and their crops, plus the per-frame
