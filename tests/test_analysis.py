@@ -132,6 +132,8 @@ def test_late_fusion_scores_each_frame_once_and_answers_as_one_clip(tmp_path):
         (prediction,) = predict_videos([path], predictor, fps=fps)
         np.testing.assert_allclose(prediction.probabilities, one_clip, atol=1e-5)
         assert prediction.meta["frames"] == 8
+        (plain,) = predict_videos([path], predictor)  # without a rate: the spec's T frames, as one clip
+        np.testing.assert_allclose(plain.probabilities, one_clip, atol=1e-5)
 
 
 def astronaut_video(path, num_frames: int = 24, fps: int = 12):
