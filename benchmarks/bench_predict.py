@@ -3,11 +3,14 @@
 1. ``emovid predict`` on one 3.7 s 1280x720 H.264 clip (a RAVDESS original re-encoded to 3.7 s at 8 Mbit/s
    with B-frames; a synthetic face clip without network), per study model with random weights at 224, T=16:
    decode, face detection + crop, model, PyTorch against ONNX Runtime. Best of ``--repeat`` interleaved runs.
-2. ``--timeline`` on a 60 s video (640x360, 30 fps: the RAVDESS clip looped; a lower resolution than the
-   originals, to keep the video quick to make): seconds per second of video and peak numpy memory, against a
-   20 s video to show memory does not grow with length.
+2. ``--timeline`` of the default zero-shot model (its weights needed: ``emovid weights download``) on 60 s at
+   1280x720 and at 320x180 and on 10 min at 320x180 (30 fps, the face clip looped back and forth): seconds, the
+   real-time factor and peak RSS of the frame path (:func:`emovid.analysis.frame_analysis`) against the windowed
+   path every model took before (:func:`emovid.analysis.window_analysis`), each run in a process of its own after
+   a one-clip prediction, whose peak RSS is the baseline. The 60 s and 10 min runs at 320x180 show whether memory
+   grows with the video's length.
 
-    python benchmarks/bench_predict.py [--repeat 3] [--models r3d18 cnn-lstm]
+    python benchmarks/bench_predict.py [--repeat 3] [--models r3d18 cnn-lstm] [--only timeline] [--old-long]
 
 Other processes may share the CPU: compare the ratios within one run, not absolute times across runs.
 """
@@ -15,14 +18,15 @@ Other processes may share the CPU: compare the ratios within one run, not absolu
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 import zipfile
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -30,13 +34,15 @@ import cv2
 import numpy as np
 import torch
 
+from emovid.analysis import frame_analysis, window_analysis
 from emovid.checkpoint import InferenceSpec
 from emovid.data.video import Resize, clip_geometry, finish_clip, open_video, uniform_indices
 from emovid.datasets.ravdess import EMOTIONS
-from emovid.export import OnnxModel, export_onnx
 from emovid.models import create_model, model_options
-from emovid.predict import Predictor, predict_timeline
+from emovid.predict import Predictor, load_predictor, predict_videos
 from emovid.synthetic.generate import SynthConfig, generate_dataset, read_meta
+from emovid.timeline import DETECT_EVERY, FPS
+from emovid.zero_shot import ENSEMBLE
 
 STUDY_MODELS = ("early-fusion-cnn", "early-fusion-resnet18", "late-fusion-resnet18", "r3d18", "cnn-lstm")
 FRAMES, SIZE = 16, 224
@@ -130,6 +136,8 @@ def decode_clip(path: Path, crop: str, resize: Resize) -> np.ndarray:
 
 
 def latency_table(clip: Path, models: list[str], repeat: int) -> None:
+    from emovid.export import OnnxModel, export_onnx  # here: the timeline's processes need not load ONNX
+
     resize = Resize("intelligent", SIZE, 256)
     working = decode_clip(clip, "face", resize)
     stages = best_of({
@@ -165,49 +173,102 @@ def latency_table(clip: Path, models: list[str], repeat: int) -> None:
 # 2. Timeline -----------------------------------------------------------------------------------------------
 
 
-def long_video(seconds: int, ravdess: list[Path]) -> Path:
-    """A ``seconds`` long 640x360 30 fps H.264 video: a face clip looped back and forth."""
-    path = WORK / f"long_{seconds}s_360p.mp4"
+def long_video(seconds: int, width: int, height: int, ravdess: list[Path]) -> Path:
+    """A ``seconds`` long ``width`` x ``height`` 30 fps H.264 video: a face clip looped back and forth."""
+    path = WORK / f"long_{seconds}s_{height}p.mp4"
     if path.exists():
         return path
     source = all_frames(ravdess[0]) if ravdess else synthetic_face_frames(1280, 720, 4.0)
-    small = np.stack([cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA) for f in source])
+    small = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in source])
     loop = np.concatenate([small, small[::-1]])
     return encode((loop[i % len(loop)] for i in range(seconds * 30)), path, 30)
 
 
-def timeline_table(ravdess: list[Path], model: str) -> None:
-    torch_predictor = random_predictor(model)
-    print(f"\n| timeline ({model}, window 3.7 s, stride 1.85 s, 640x360 30 fps) | windows | seconds | "
-          "real-time factor | peak numpy memory |")
-    print("|---|---|---|---|---|")
-    for crop in ("center", "face"):
-        predictor = Predictor(torch_predictor.model, replace(torch_predictor.spec, crop=crop))
-        for seconds in (20, 60):
-            video = long_video(seconds, ravdess)
-            tracemalloc.start()
-            start = time.perf_counter()
-            timeline = predict_timeline(video, predictor)
-            elapsed = time.perf_counter() - start
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            print(f"| {seconds} s video, {crop} crop | {len(timeline.starts)} | {elapsed:.1f} | "
-                  f"{elapsed / seconds:.2f} | {peak / 2**20:.0f} MB |")
+def timeline_predictor(model: str) -> Predictor:
+    """The timeline's model: ``zero-shot`` (its weights needed), else a study model with random weights."""
+    return load_predictor(model=model) if model == ENSEMBLE else random_predictor(model)
+
+
+def child(mode: str, model: str, video: Path, clip: Path) -> None:
+    """One measurement in this process, printed as JSON: after start-up and a one-clip prediction of ``clip`` (the
+    baseline RSS), ``mode`` ``clip`` stops; ``frames`` runs the frame path and ``windows`` the windowed one."""
+    torch.set_num_threads(2)
+    predictor = timeline_predictor(model)
+    list(predict_videos([clip], predictor))  # warm-up: lazy loads (the face detector), first allocations
+    result = {"clip_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if mode != "clip":
+        analyse = frame_analysis if mode == "frames" else window_analysis
+        start = time.perf_counter()
+        analysis = analyse(video, predictor)
+        result.update(seconds=time.perf_counter() - start, windows=len(analysis.starts),
+                      frames=len(analysis.frames.indices) if analysis.frames else None,
+                      duration=analysis.video["duration"],
+                      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(result))
+
+
+def measure(mode: str, model: str, video: Path, clip: Path) -> dict:
+    """:func:`child` in a fresh process, so that its peak RSS is its own."""
+    out = subprocess.run([sys.executable, __file__, "--child", mode, model, str(video), str(clip)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def timeline_table(ravdess: list[Path], model: str, old_long: bool) -> None:
+    """Real-time factor and peak RSS of the timeline, frame path against the windowed path, each in its own process."""
+    clip = bench_clip(ravdess)
+    videos = [("60 s 1280x720", long_video(60, 1280, 720, ravdess)),
+              ("60 s 320x180", long_video(60, 320, 180, ravdess)),
+              ("10 min 320x180", long_video(600, 320, 180, ravdess))]
+    load = os.getloadavg()
+    baseline = measure("clip", model, clip, clip)["clip_rss_mb"]
+    print(f"\ntimeline of {model}: window 3 s, stride 1.5 s; frame path at {FPS:g} fps, face detection on one "
+          f"sampled frame in {DETECT_EVERY}; one-clip predict of {clip.name}: peak RSS {baseline:.0f} MB")
+    print("\n| video | path | windows | frames scored | seconds | real-time factor | peak RSS "
+          "| over one-clip predict | load before |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    speed = {}
+    for label, video in videos:
+        for mode in ("frames", "windows"):
+            if mode == "windows" and label.startswith("10 min") and not old_long:
+                continue
+            before = os.getloadavg()[0]
+            r = measure(mode, model, video, clip)
+            speed[label, mode] = r["duration"] / r["seconds"]
+            frames = r["frames"] if r["frames"] is not None else f"{r['windows']} x T"
+            print(f"| {label} | {mode} | {r['windows']} | {frames} | {r['seconds']:.1f} | {speed[label, mode]:.1f}x | "
+                  f"{r['peak_rss_mb']:.0f} MB | {r['peak_rss_mb'] - baseline:+.0f} MB | {before:.1f} |")
+    for label, _ in videos:
+        if (label, "windows") in speed:
+            ratio = speed[label, "frames"] / speed[label, "windows"]
+            print(f"{label}: the frame path runs {ratio:.1f}x as fast as the windowed one")
+    print(f"load average before: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min); after: {os.getloadavg()[0]:.1f}; "
+          f"{os.cpu_count()} CPUs")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=list(STUDY_MODELS))
-    parser.add_argument("--timeline-model", default="late-fusion-resnet18")
+    parser.add_argument("--timeline-model", default=ENSEMBLE,
+                        help=f"{ENSEMBLE} (default; its weights needed) or a study model with random weights")
+    parser.add_argument("--only", choices=("latency", "timeline"), help="run one section")
+    parser.add_argument("--old-long", action="store_true", help="also time the windowed path on the 10 min video")
+    parser.add_argument("--child", nargs=4, metavar=("MODE", "MODEL", "VIDEO", "CLIP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        mode, model, video, clip = args.child
+        child(mode, model, Path(video), Path(clip))
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     ravdess = ravdess_clips()
     print(f"RAVDESS samples: {len(ravdess) or 'unavailable (offline): synthetic faces instead'}; "
           f"torch threads {torch.get_num_threads()}")
-    latency_table(bench_clip(ravdess), args.models, args.repeat)
-    timeline_table(ravdess, args.timeline_model)
+    if args.only != "timeline":
+        latency_table(bench_clip(ravdess), args.models, args.repeat)
+    if args.only != "latency":
+        timeline_table(ravdess, args.timeline_model, args.old_long)
 
 
 if __name__ == "__main__":

@@ -93,12 +93,12 @@ def test_a_batch_gives_what_single_frames_give(detector, astronaut):
 
 
 def test_the_smallest_detection_size_still_finds_the_face(detector, astronaut):
-    """At the size where a face of min_face (a tenth of the short side) just fills PNet's 12 px window, the
-    astronaut's face is found where the full-size detection finds it."""
+    """At the size where a face of min_face (a tenth of the short side) fills RNet's 24 px input, the astronaut's
+    face is found where the full-size detection finds it."""
     frame = np.zeros((360, 640, 3), np.uint8)
     frame[52:308, 200:456] = astronaut  # a face a quarter of the frame high
     small = detector.at_smallest_size(640, 360)
-    assert small.detect_width == 214 and detector.detect_width == 480 and small.nets is detector.nets
+    assert small.detect_width == 427 and detector.detect_width == 480 and small.nets is detector.nets
     assert detector.at_smallest_size(100, 80).detect_width == 100  # never wider than the frame
     (full,) = detector.detect([frame])[0]
     (found,) = small.detect([frame])[0]

@@ -311,13 +311,15 @@ class MtcnnDetector:
 
     def at_smallest_size(self, width: int, height: int) -> MtcnnDetector:
         """This detector (the same nets) shrinking ``width`` x ``height`` frames as far as its smallest face allows:
-        until a face of ``min_face`` just fills PNet's 12 px window.
+        until a face of ``min_face`` fills the 24 px crops RNet re-scores PNet's proposals from.
 
         PNet's pyramid is the same at any detection size; a smaller image makes the shrinking, the conversion to
-        floats and RNet's and ONet's crops cheaper, at some precision of boxes and landmarks.
+        floats and the later stages cheaper. Shrinking down to PNet's 12 px window loses faces: on 34 real clips
+        at 5 frames a second, detecting one frame in 3, the face was found on 868 of 982 frames there, 891 at
+        this size and 882 at the default 480 px wide.
         """
         detector = copy.copy(self)
-        scale = WINDOW / self.min_face / min(width, height)
+        scale = 2 * WINDOW / self.min_face / min(width, height)
         detector.detect_width = min(self.detect_width, width, math.ceil(width * scale))
         return detector
 
