@@ -132,6 +132,8 @@ def test_late_fusion_scores_each_frame_once_and_answers_as_one_clip(tmp_path):
         (prediction,) = predict_videos([path], predictor, fps=fps)
         np.testing.assert_allclose(prediction.probabilities, one_clip, atol=1e-5)
         assert prediction.meta["frames"] == 8
+        (plain,) = predict_videos([path], predictor)  # without a rate: the spec's T frames, as one clip
+        np.testing.assert_allclose(plain.probabilities, one_clip, atol=1e-5)
 
 
 def astronaut_video(path, num_frames: int = 24, fps: int = 12):
@@ -269,6 +271,8 @@ def test_clip_level_models_keep_their_windows(tmp_path):
     np.testing.assert_allclose(same.probabilities, analysis.probabilities)
 
 
-def test_fps_must_be_positive(capsys, tmp_path):
-    assert main(["predict", str(tmp_path / "any.mp4"), "--fps", "0"]) == 2
+def test_fps_must_be_positive_and_is_for_timelines(capsys, tmp_path):
+    assert main(["predict", str(tmp_path / "any.mp4"), "--timeline", "--fps", "0"]) == 2
     assert capsys.readouterr().err.strip().endswith("--fps must be > 0, got 0")
+    assert main(["predict", str(tmp_path / "any.mp4"), "--fps", "2"]) == 2
+    assert "add --timeline" in capsys.readouterr().err

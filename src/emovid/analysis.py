@@ -42,7 +42,7 @@ from emovid.timeline import DETECT_EVERY, FPS, FrameResults, VideoAnalysis, Wind
 
 
 def analyse_video(source: VideoSource | str | Path, predictor: Predictor, window: float | None = None,
-                  stride: float | None = None, *, fps: float = FPS, detect_every: int = DETECT_EVERY,
+                  stride: float | None = None, *, fps: float | None = FPS, detect_every: int = DETECT_EVERY,
                   batch_size: int | None = None) -> VideoAnalysis:
     """Probabilities over time of one video: per window, for the whole clip and, from a frame-level model, per frame.
 
@@ -52,7 +52,8 @@ def analyse_video(source: VideoSource | str | Path, predictor: Predictor, window
             :func:`frame_analysis`, any other :func:`window_analysis`.
         window: window length in seconds (default: the spec's ``clip_seconds``, what the model was trained on).
         stride: seconds between window starts (default: half the window).
-        fps: frames a second a frame-level model looks at.
+        fps: frames a second a frame-level model looks at; None: the spec's T frames over the whole video, as one
+            clip's prediction looks at it.
         detect_every: a frame-level model's face detector sees every this many sampled frames.
         batch_size: frames (frame-level) or windows (clip-level) per model call (default: the predictor's options).
 
@@ -66,7 +67,7 @@ def analyse_video(source: VideoSource | str | Path, predictor: Predictor, window
 
 
 def frame_analysis(source: VideoSource | str | Path, predictor: Predictor, window: float | None = None,
-                   stride: float | None = None, *, fps: float = FPS, detect_every: int = DETECT_EVERY,
+                   stride: float | None = None, *, fps: float | None = FPS, detect_every: int = DETECT_EVERY,
                    detectors: Sequence[FaceDetector] | None = None, batch_size: int | None = None) -> VideoAnalysis:
     """A frame-level model's analysis: every sampled frame cut and scored once, windows pooled from the frames.
 

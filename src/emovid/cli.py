@@ -484,8 +484,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="write a copy of the video with each moment's emotion on it, as .mp4 or .mkv "
                         "(OUT-<video>.mp4 for several videos); implies --timeline")
     g.add_argument("--fps", type=float, metavar="N",
-                   help="frames a second that frame-level models (zero-shot, late fusion) look at, for windows and the "
-                        "whole video alike (default 5; see docs/timeline.md)")
+                   help="frames a second that frame-level models (zero-shot, late fusion) look at in the timeline, "
+                        "each once (default 5; see docs/timeline.md)")
     p.set_defaults(run=_run_predict)
 
 
@@ -573,6 +573,9 @@ def _run_predict(args: argparse.Namespace) -> int:
                                        beside=args.timeline and args.timeline_out is None)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    if args.fps is not None and timeline is None:
+        raise CliError("--fps sets the timeline's frame rate: add --timeline (without one, a video's answer looks at "
+                       "--frames frames)")
     if args.shard:
         args.json, args.csv = (args.shard.path(p) if p not in (None, "-") else p for p in (args.json, args.csv))
     predictor = _load_predictor(args)

@@ -29,7 +29,16 @@ from emovid.records import (
     write_text,
     write_timeline_outputs,
 )
-from emovid.timeline import FPS, Failure, Prediction, TimelineRequest, VideoAnalysis, Window, sliding_windows
+from emovid.timeline import (
+    DETECT_EVERY,
+    FPS,
+    Failure,
+    Prediction,
+    TimelineRequest,
+    VideoAnalysis,
+    Window,
+    sliding_windows,
+)
 
 Timeline = VideoAnalysis  # the name before the analysis held frames and a clip answer
 
@@ -42,17 +51,19 @@ __all__ = [
 
 
 def predict_videos(paths: Iterable[VideoSource | Path], predictor: Predictor, batch_size: int | None = None,
-                   fps: float = FPS) -> Iterator[Prediction | Failure]:
+                   fps: float | None = None) -> Iterator[Prediction | Failure]:
     """One prediction per video, in input order.
 
-    A frame-level model looks at ``fps`` frames a second of each whole video (at least the spec's T frames), each
-    frame once (:func:`emovid.analysis.frame_analysis`); a clip-level one at one clip of T frames per video,
-    ``batch_size`` videos per model call (default: the predictor's options).
+    A frame-level model looks at the spec's T frames spread over each whole video, a face found on each (or, with
+    ``fps``, at that many frames a second, faces detected on every few), each frame once
+    (:func:`emovid.analysis.frame_analysis`); a clip-level one at one clip of T frames per video, ``batch_size``
+    videos per model call (default: the predictor's options).
     """
     if predictor.frame_kind is not None:
         for path in paths:
             try:
-                analysis = analyse_video(path, predictor, fps=fps, batch_size=batch_size)
+                analysis = analyse_video(path, predictor, fps=fps, detect_every=DETECT_EVERY if fps else 1,
+                                         batch_size=batch_size)
             except Exception as exc:  # whatever one video raises is its failure; the others still run
                 yield as_failure(exc, path)
                 continue
@@ -116,7 +127,8 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
     A video that fails gives a record with ``error`` (and a line to ``log``); the others go on. Each of a record's
     ``warnings`` is a ``note:`` line to ``log``. With a ``timeline``, each record holds its ``windows``, its answer is
     the whole video's (the same as without a timeline), and the asked-for timeline files are written. With a
-    ``shard``, only that shard of the sorted videos is run. Frame-level models look at ``fps`` frames a second.
+    ``shard``, only that shard of the sorted videos is run. In a timeline, frame-level models look at ``fps``
+    frames a second; without one, at the model's T frames over the whole video.
 
     Raises:
         OutputError: a timeline file would overwrite an input or a video; raised before any video is read.
@@ -125,7 +137,7 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
     videos, failures = find_videos(inputs, shard)
     records = [_failure_record(f, names, log) for f in failures]
     if timeline is None:
-        for outcome in predict_videos(videos, predictor, fps=fps):
+        for outcome in predict_videos(videos, predictor):
             if isinstance(outcome, Failure):
                 records.append(_failure_record(outcome, names, log))
                 continue

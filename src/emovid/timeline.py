@@ -65,10 +65,12 @@ def sliding_windows(num_frames: int, fps: float, frames: int, window: float, str
     return [Window(s, s + length, s + uniform_indices(length, frames)) for s in starts]
 
 
-def sample_count(duration: float, fps: float, at_least: int) -> int:
+def sample_count(duration: float, fps: float | None, at_least: int) -> int:
     """How many frames a frame-level model looks at in a video of ``duration`` seconds: ``fps`` per second, and
     never fewer than ``at_least`` (the frames of one clip), so a short video is sampled as a one-clip prediction
-    samples it."""
+    samples it; ``fps`` None: exactly ``at_least``, spread over the whole video (one clip's prediction)."""
+    if fps is None:
+        return at_least
     if fps <= 0:
         raise ValueError(f"frames per second must be > 0, got {fps}")
     return max(at_least, round(duration * fps))
