@@ -59,7 +59,9 @@ def test_every_member_sees_every_frame_and_flip_is_per_member():
     plain = Fixed(FER_ORDER, [1 / 7] * 7, FaceGeometry(scale=1.0))
     model = ZeroShotEnsemble([mirrored, plain], mirrored.geometry, flip=[True, False])
     model(torch.rand(3, 8, 3, 16, 16))
-    assert [len(f) for f in mirrored.seen] == [24, 24]  # 3 clips x 8 frames, then mirrored
+    (both,) = mirrored.seen  # 3 clips x 8 frames, and their mirror images, in one call
+    assert len(both) == 48
+    torch.testing.assert_close(both[24:], both[:24].flip(-1), atol=0, rtol=0)
     assert [len(f) for f in plain.seen] == [24]  # every frame, not mirrored
 
 

@@ -226,9 +226,10 @@ def _fake_quantize(x: Tensor) -> Tensor:
 
     ``round(x * 127 / max|x|) * max|x| / 127``; TFLite rounds ties away from zero, this to even (ties are rare).
     """
-    peak = x.abs().amax(dim=tuple(range(1, x.dim())), keepdim=True)  # (N, 1, ...) one scale per sample
-    peak = torch.where(peak > 0, peak, torch.ones_like(peak))  # an all-zero sample stays zero
-    return torch.round(x * (127.0 / peak)).clamp_(-127, 127).mul_(peak / 127.0)
+    low, high = torch.aminmax(x.flatten(1), dim=1)  # one pass over each sample for its largest magnitude
+    peak = torch.maximum(high, -low).view(-1, *[1] * (x.dim() - 1))  # (N, 1, ...) one scale per sample
+    peak = peak.where(peak > 0, 1.0)  # an all-zero sample stays zero
+    return x.mul(127.0 / peak).round_().clamp_(-127, 127).mul_(peak / 127.0)
 
 
 class TfConv2d(nn.Conv2d):
@@ -252,10 +253,11 @@ class TfConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         if self.quantize_input:
             x = _fake_quantize(x)
-        if any(self.pads):
-            x = F.pad(x, self.pads)
-        x = super().forward(x)
-        return F.relu6(x) if self.relu6 else x
+        if self.stride == (1, 1):  # symmetric: the convolution pads, with no padded copy of its input
+            x = F.conv2d(x, self.weight, self.bias, 1, self.pads[0], 1, self.groups)
+        else:
+            x = super().forward(F.pad(x, self.pads))
+        return x.clamp_(0.0, 6.0) if self.relu6 else x  # ReLU6 in place: the output is the convolution's own
 
 
 class InvertedResidual(nn.Module):
