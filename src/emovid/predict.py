@@ -126,9 +126,10 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
 
     A video that fails gives a record with ``error`` (and a line to ``log``); the others go on. Each of a record's
     ``warnings`` is a ``note:`` line to ``log``. With a ``timeline``, each record holds its ``windows``, its answer is
-    the whole video's (the same as without a timeline), and the asked-for timeline files are written. With a
-    ``shard``, only that shard of the sorted videos is run. In a timeline, frame-level models look at ``fps``
-    frames a second; without one, at the model's T frames over the whole video.
+    the timeline's whole video (from a frame-level model, the pool of every frame sampled at ``fps``), and the
+    asked-for timeline files are written. With a ``shard``, only that shard of the sorted videos is run. In a
+    timeline, frame-level models look at ``fps`` frames a second; without one, at the model's T frames over the
+    whole video.
 
     Raises:
         OutputError: a timeline file would overwrite an input or a video; raised before any video is read.
