@@ -37,7 +37,7 @@ from emovid.data.atomic import (
 from emovid.data.entry import DatasetIndex, Entry
 from emovid.data.shard import Shard, ShardError, merge_files, read_merged_jsonl, shard_files
 from emovid.data.source import Reject
-from emovid.data.video import CROP_MODES, Resize, failure_reason, read_clip
+from emovid.data.video import CROP_MODES, Resize, failure_reason, read_clip, set_decode_threads
 from emovid.progress import progress as progress_bar
 
 # Bump when preprocessing changes the stored tensors, so older caches are refused, not reused.
@@ -226,7 +226,8 @@ def _map(fn, jobs: list, workers: int):
         yield from map(fn, jobs)
         return
     # Each worker decodes single-threaded: processes already use every core.
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), initializer=set_decode_threads,
+                                                   initargs=(1,)) as pool:
         yield from pool.imap_unordered(fn, jobs, chunksize=1)
 
 
