@@ -74,8 +74,9 @@ class Predictor:
     @torch.inference_mode()
     def frame_scores(self, frames: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """A frame-level model's scores (N, V, K) for uint8 frames (N, C, H, W), ``batch_size`` frames per model call
-        (default: the options'), through :func:`~emovid.inference.frame_scores`."""
-        batch_size = batch_size or self.options.batch_size
+        (default: as many as the options' batch of clips holds, batch size x T), through
+        :func:`~emovid.inference.frame_scores`."""
+        batch_size = batch_size or self.options.batch_size * self.spec.frames
         device = model_device(self.model)
         return np.concatenate([
             frame_scores(self.model, torch.from_numpy(np.ascontiguousarray(frames[i : i + batch_size])).to(device),
