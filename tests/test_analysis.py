@@ -103,10 +103,11 @@ def test_a_window_between_two_sampled_frames_takes_the_nearest(tmp_path):
 def test_each_sampled_frame_is_scored_once(tmp_path):
     path = grey_ramp(tmp_path / "ramp.mp4", 120)  # 4 s: windows of 1 s every 0.25 s overlap four times
     model = Brightness()
-    analysis = frame_analysis(path, Predictor(model, SPEC, InferenceOptions(batch_size=3)), window=1.0,
+    analysis = frame_analysis(path, Predictor(model, SPEC, InferenceOptions(batch_size=1)), window=1.0,
                               stride=0.25, fps=5)
     assert len(analysis.starts) == 13 and model.frames_seen == len(analysis.frames.indices) == 20
-    assert max(len(f) for f in model.seen) == 3  # batched
+    # A batch of one clip holds T=4 frames: each window's run of 5 frames goes in as 4 and 1.
+    assert [len(f) for f in model.seen] == [4, 1] * 4
     mirrored = Brightness()
     frame_analysis(path, Predictor(mirrored, SPEC, InferenceOptions(tta=2)), fps=5)
     assert mirrored.frames_seen == 2 * 20  # each frame and its mirror image, once
