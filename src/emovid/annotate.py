@@ -200,3 +200,29 @@ def plot_people(analysis: PeopleAnalysis, path: Path, title: str = "") -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
+
+
+def face_thumbnails(source: VideoSource | str | Path, analysis: PeopleAnalysis, height: int = 64) -> dict[int, bytes]:
+    """A small JPEG of each person's face, by track: its box (with a margin) on the middle one of its scored
+    frames, ``height`` pixels high; the frames come from one decoding pass."""
+    chosen = {p.track: len(p.frames.indices) // 2 for p in analysis.people}
+    wanted = sorted({int(p.frames.indices[chosen[p.track]]) for p in analysis.people})
+    if not wanted:
+        return {}
+    with open_video(source) as reader:
+        frames = dict(zip(wanted, reader.frames_at(wanted), strict=True))
+    thumbnails = {}
+    for person in analysis.people:
+        row = chosen[person.track]
+        frame = frames[int(person.frames.indices[row])]
+        h, w = frame.shape[:2]
+        x0, y0, x1, y1 = person.frames.boxes[row] * [w, h, w, h]
+        mx, my = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
+        left, top = max(0, int(x0 - mx)), max(0, int(y0 - my))
+        crop = frame[top : max(top + 1, int(y1 + my)), left : max(left + 1, int(x1 + mx))]
+        small = cv2.resize(crop, (max(1, round(height * crop.shape[1] / crop.shape[0])), height),
+                           interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if ok:
+            thumbnails[person.track] = jpeg.tobytes()
+    return thumbnails

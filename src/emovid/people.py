@@ -26,7 +26,7 @@ from emovid.data.video import clip_geometry, open_video, sample_by_time
 from emovid.faces import FaceDetector, FaceGeometry, default_detectors
 from emovid.faces.detection import Box, Face
 from emovid.faces.geometry import cut_face
-from emovid.faces.track import iou
+from emovid.faces.track import MIN_IOU, iou
 from emovid.faces.tracks import MAX_GAP, PersonTrack, main_track, person_tracks
 from emovid.predictor import Predictor
 from emovid.timeline import (
@@ -66,8 +66,8 @@ def people_analysis(source: VideoSource | str | Path, predictor: Predictor, wind
         stride: seconds between window starts (default: half the window).
         fps: frames a second looked at.
         detect_every: the face detector sees every this many sampled frames.
-        detectors: tried in turn per run of frames until one finds a face (default:
-            :func:`emovid.faces.default_detectors`, MTCNN at the smallest size its smallest face allows).
+        detectors: each adds the faces the ones before it missed (default: :func:`emovid.faces.default_detectors`,
+            MTCNN at the smallest size its smallest face allows, then Haar).
         batch_size: faces per model call (default: the predictor's options).
 
     Raises:
@@ -105,16 +105,16 @@ def people_analysis(source: VideoSource | str | Path, predictor: Predictor, wind
             found = _detect(detectors, [frames[i] for i in at])
             for i, faces in zip(at, found, strict=True):
                 detections[rows[i]] = faces
-            faces = _run_faces(found, at, times[rows])
-            if faces:
-                crops = np.stack([cut_face(frames[i], face, face_geometry, resize.size) for i, face in faces])
+            cut = _run_faces(found, at, times[rows])
+            if cut:
+                crops = np.stack([cut_face(frames[i], face, face_geometry, resize.size) for i, face in cut])
                 scores = predictor.frame_scores(crops.transpose(0, 3, 1, 2), batch_size)  # (F, V, K)
-                for (i, face), score in zip(faces, scores, strict=True):
+                for (i, face), score in zip(cut, scores, strict=True):
                     cuts[rows[i]].append((face.box, score))
             start += len(frames)
     step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
     # The gap limit spans three detection intervals, so two missed detections in a row keep a person's segment.
-    tracks, dropped = person_tracks(detections, times, max_gap=max(MAX_GAP, 3 * detect_every * step))
+    tracks, dropped = person_tracks(detections, times.tolist(), max_gap=max(MAX_GAP, 3 * detect_every * step))
     frame = (width, height, width, height)
     people = [p for p in (_person(t, cuts, indices, times, detected, kind, windows, info.fps, frame) for t in tracks)
               if p is not None]
@@ -132,12 +132,13 @@ def people_analysis(source: VideoSource | str | Path, predictor: Predictor, wind
 
 
 def _detect(detectors: Sequence[FaceDetector], frames: list[np.ndarray]) -> list[list[Face]]:
-    """Each frame's faces from the first detector that finds any in the run; empty lists when none does."""
+    """Each frame's faces from every detector in turn: a later detector adds the faces the earlier ones missed
+    (overlapping none of theirs), so a face MTCNN misses beside one it finds is not lost."""
+    found: list[list[Face]] = [[] for _ in frames]
     for detector in detectors:
-        found = detector.detect(frames)
-        if any(found):
-            return found
-    return [[] for _ in frames]
+        for faces, more in zip(found, detector.detect(frames), strict=True):
+            faces.extend(f for f in more if all(iou(f.box, g.box) < MIN_IOU for g in faces))
+    return found
 
 
 def _run_faces(found: list[list[Face]], at: np.ndarray, times: np.ndarray) -> list[tuple[int, Face]]:
@@ -149,7 +150,7 @@ def _run_faces(found: list[list[Face]], at: np.ndarray, times: np.ndarray) -> li
     if len(times) == 1:
         return [(0, face) for face in local[0]]
     out = []
-    for tracklet in person_tracks(local, times, max_gap=math.inf, min_seconds=0).tracks:
+    for tracklet in person_tracks(local, times.tolist(), max_gap=math.inf, min_seconds=0).tracks:
         for i in range(tracklet.segments[0][0], tracklet.segments[-1][1] + 1):
             face = tracklet.face_at(i)
             if face is not None:

@@ -33,8 +33,8 @@ from emovid.records import (
 from emovid.timeline import (
     DETECT_EVERY,
     FPS,
-    Failure,
     FaceMode,
+    Failure,
     Prediction,
     TimelineRequest,
     VideoAnalysis,
