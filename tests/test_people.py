@@ -247,3 +247,21 @@ def test_serve_faces_all_gives_every_person_with_a_thumbnail(scene, scene_video,
     with open(path, "rb") as f:
         refused = clips_only.post("/v1/predict", params={"faces": "all"}, files={"file": ("scene.mp4", f)})
     assert refused.status_code == 422 and "faces=all" in refused.json()["error"]
+
+
+def test_the_page_shows_a_lane_per_person_with_their_face(scene, scene_video, haar):
+    from test_serve import browser_page, holds, live_server
+
+    path, _ = scene_video
+    with live_server(create_app(skin_predictor(scene))) as url, browser_page(url) as (page, problems):
+        page.goto(url)
+        holds(page, "document.getElementById('model').textContent.includes('skin')")
+        page.check("#every-face")
+        page.set_input_files("#file", str(path))
+        page.wait_for_selector("#result:not([hidden])", timeout=20_000)
+        assert page.text_content("#top-emotion") == "happy"  # the main person's: there all along
+        assert page.locator("#people .person").count() == 3
+        assert page.locator("#people img").evaluate_all("images => images.every((i) => i.src.startsWith('data:'))")
+        assert "happy" in page.locator("#people .person", has_text="(main)").inner_text()
+        holds(page, "[...document.querySelectorAll('canvas.lane')].every((c) => Number(c.dataset.windows) > 0)")
+        assert problems == []
