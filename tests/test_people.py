@@ -265,3 +265,15 @@ def test_the_page_shows_a_lane_per_person_with_their_face(scene, scene_video, ha
         assert "happy" in page.locator("#people .person", has_text="(main)").inner_text()
         holds(page, "[...document.querySelectorAll('canvas.lane')].every((c) => Number(c.dataset.windows) > 0)")
         assert problems == []
+
+
+def test_the_cli_prints_a_row_per_person_and_writes_them_as_csv(scene, scene_video, haar, monkeypatch, capsys,
+                                                                 tmp_path):
+    path, _ = scene_video
+    monkeypatch.setattr(emovid.cli, "_load_predictor", lambda args: skin_predictor(scene))
+    assert main(["predict", str(path), "--faces", "all", "--csv", str(tmp_path / "people.csv")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:2] == ["file", "person"] and len(table) == 4
+    assert sum("*" in line for line in table[1:]) == 1  # the main person
+    rows = list(csv.DictReader((tmp_path / "people.csv").open()))
+    assert [r["track"] for r in rows] == ["1", "2", "3"] and {r["emotion"] for r in rows} == set(CLASSES)

@@ -488,8 +488,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="write a copy of the video with each moment's emotion on it, as .mp4 or .mkv "
                         "(OUT-<video>.mp4 for several videos); implies --timeline")
     g.add_argument("--fps", type=float, metavar="N",
-                   help="frames a second that frame-level models (zero-shot, late fusion) look at in the timeline, "
-                        "each once (default 5; see docs/timeline.md)")
+                   help="frames a second that frame-level models (zero-shot, late fusion) look at in the timeline "
+                        "and with --faces all, each once (default 5; see docs/timeline.md)")
     p.set_defaults(run=_run_predict)
 
 
