@@ -63,7 +63,8 @@ def _encode_frames(container: av.container.OutputContainer, stream: av.VideoStre
             stream.codec_context.thread_count = 1
         # OpenCV's conversion is BT.601 limited range, what decoders assume for untagged video, and several
         # times faster than swscale's.
-        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        yuv = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), np.uint8)  # uint8 already: no copy
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts = i
         container.mux(stream.encode(frame))
     container.mux(stream.encode(None))
