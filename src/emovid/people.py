@@ -92,7 +92,7 @@ def people_analysis(source: VideoSource | str | Path, predictor: Predictor, wind
         geometry = clip_geometry(resize, spec.crop, info.width, info.height)
         if detectors is None:
             detectors = _smallest(default_detectors(), *geometry.scaled)
-        width, height = geometry.scaled
+        width, height = geometry.scaled  # the working frame's size, which boxes are in (set from the frames below)
         detections: list[list[Face]] = [[] for _ in indices]  # boxes and landmarks only: a few numbers a face
         detected = np.zeros(len(indices), bool)
         cuts: list[list[tuple[Box, np.ndarray]]] = [[] for _ in indices]  # per frame: each cut face, scores (V, K)
@@ -100,6 +100,7 @@ def people_analysis(source: VideoSource | str | Path, predictor: Predictor, wind
         most = math.ceil(window * len(indices) / max(info.duration, 1e-9))  # sampled frames in one window
         for frames in _chunks(reader, indices, geometry, most):
             rows = np.arange(start, start + len(frames))
+            height, width = frames[0].shape[:2]
             at = detection_rows(len(frames), detect_every)
             detected[rows[at]] = True
             found = _detect(detectors, [frames[i] for i in at])
