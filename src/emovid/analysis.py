@@ -137,6 +137,12 @@ def _chunks(reader: VideoReader, indices: np.ndarray, geometry: FrameGeometry, m
             kept = {i: f for i, f in kept.items() if runs and i >= runs[0][0]}
 
 
+def detection_rows(count: int, every: int) -> np.ndarray:
+    """Which of a run of ``count`` frames the detector sees: spread over the run, both ends included, at most
+    ``every`` frames apart."""
+    return np.unique(np.linspace(0, count - 1, math.ceil((count - 1) / every) + 1).round().astype(int))
+
+
 FaceColumns = tuple[np.ndarray, np.ndarray, np.ndarray]  # face found (n,), detected (n,), boxes (n, 4)
 
 
@@ -158,8 +164,7 @@ class _FaceCutter:
         """Crops uint8 (n, S, S, C) of frames (H, W, C), and the face columns; the centre crop where no face is."""
         count = len(frames)
         height, width = frames[0].shape[:2]
-        # Spread over the run, both ends included, at most ``every`` frames apart.
-        at = np.unique(np.linspace(0, count - 1, math.ceil((count - 1) / self.every) + 1).round().astype(int))
+        at = detection_rows(count, self.every)
         detected = np.zeros(count, bool)
         detected[at] = True
         for detector in self.detectors:

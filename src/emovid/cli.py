@@ -471,6 +471,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="write all class probabilities as JSON (no PATH or '-': standard output)")
     p.add_argument("--csv", metavar="PATH", nargs="?", const="-",
                    help="write all class probabilities as CSV (no PATH or '-': standard output)")
+    p.add_argument("--faces", choices=("main", "all"), default="main",
+                   help="main: the face most of the video shows (default); all: every person, tracked through the "
+                        "video, each with its own emotion (and timeline), at --fps frames a second (see "
+                        "docs/people.md)")
     g = p.add_argument_group("timeline: sliding windows over the whole video")
     g.add_argument("--timeline", action="store_true",
                    help="predict every window, not one clip per video; writes VIDEO's <stem>.timeline.csv, .json "
@@ -484,8 +488,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="write a copy of the video with each moment's emotion on it, as .mp4 or .mkv "
                         "(OUT-<video>.mp4 for several videos); implies --timeline")
     g.add_argument("--fps", type=float, metavar="N",
-                   help="frames a second that frame-level models (zero-shot, late fusion) look at in the timeline, "
-                        "each once (default 5; see docs/timeline.md)")
+                   help="frames a second that frame-level models (zero-shot, late fusion) look at in the timeline "
+                        "and with --faces all, each once (default 5; see docs/timeline.md)")
     p.set_defaults(run=_run_predict)
 
 
@@ -560,6 +564,7 @@ def _load_predictor(args: argparse.Namespace):
 def _run_predict(args: argparse.Namespace) -> int:
     from emovid.outputs import Output, check_outputs
     from emovid.predict import FPS, TimelineRequest, csv_text, predict_records, write_text
+    from emovid.records import face_rows
 
     if args.fps is not None and args.fps <= 0:
         raise CliError(f"--fps must be > 0, got {args.fps:g}")
@@ -573,19 +578,25 @@ def _run_predict(args: argparse.Namespace) -> int:
                                        beside=args.timeline and args.timeline_out is None)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    if args.fps is not None and timeline is None:
+    if args.fps is not None and timeline is None and args.faces == "main":
         raise CliError("--fps sets the timeline's frame rate: add --timeline (without one, a video's answer looks at "
                        "--frames frames)")
     if args.shard:
         args.json, args.csv = (args.shard.path(p) if p not in (None, "-") else p for p in (args.json, args.csv))
     predictor = _load_predictor(args)
-    records = predict_records(args.videos, predictor, timeline, shard=args.shard,
-                              log=lambda line: print(f"emovid predict: {line}", file=sys.stderr), fps=args.fps or FPS)
+    try:
+        records = predict_records(args.videos, predictor, timeline, shard=args.shard,
+                                  log=lambda line: print(f"emovid predict: {line}", file=sys.stderr),
+                                  fps=args.fps or FPS, faces=args.faces)
+    except ValueError as exc:  # --faces all with a model that cannot score faces frame by frame
+        raise CliError(str(exc)) from None
     names = predictor.spec.class_names
     if args.json:
         write_text(args.json, json.dumps(records, indent=2) + "\n")
     if args.csv:
-        write_text(args.csv, csv_text([{k: v for k, v in r.items() if k != "windows"} for r in records], names))
+        rows = face_rows(records) if args.faces == "all" else records
+        write_text(args.csv, csv_text([{k: v for k, v in r.items() if k not in ("windows", "faces")} for r in rows],
+                                      names))
     if "-" not in (args.json, args.csv):
         _print_predictions(records, show_windows=timeline is not None and args.timeline_out is None)
     return 1 if any("error" in r for r in records) else 0
@@ -596,9 +607,14 @@ def _print_predictions(records: list[dict], show_windows: bool) -> None:
     if show_windows:
         for r in ok:
             print(f"{r['file']}")
-            print(f"  {'start':>8}  {'end':>8}  {'emotion':<10}  probability")
+            person = "faces" in r  # --faces all: a person column
+            print(("  person" if person else "") + f"  {'start':>8}  {'end':>8}  {'emotion':<10}  probability")
             for w in r["windows"]:
-                print(f"  {w['start']:8.2f}  {w['end']:8.2f}  {w['emotion']:<10}  {w['probability']:.3f}")
+                print((f"  {w['track']:>6}" if person else "")
+                      + f"  {w['start']:8.2f}  {w['end']:8.2f}  {w['emotion']:<10}  {w['probability']:.3f}")
+    if any("faces" in r for r in ok):
+        _print_people(ok)
+        return
     if not ok:
         return
     width = max(4, *(len(r["file"]) for r in ok))
@@ -607,6 +623,18 @@ def _print_predictions(records: list[dict], show_windows: bool) -> None:
     for r in ok:
         found = ("  " + ("yes" if r["face_found"] else "no (centre crop)")) if face else ""
         print(f"{r['file']:<{width}}  {r['emotion']:<10}  {r['probability']:11.3f}{found}")
+
+
+def _print_people(records: list[dict]) -> None:
+    width = max(4, *(len(r["file"]) for r in records))
+    print(f"{'file':<{width}}  person  {'seen (s)':>13}  {'visible':>7}  {'emotion':<10}  probability")
+    for r in records:
+        if not r["faces"]:
+            print(f"{r['file']:<{width}}  no face found")
+        for f in r["faces"]:
+            main = "*" if f["track"] == r["main_track"] else " "
+            print(f"{r['file']:<{width}}  {f['track']:>5}{main}  {f['first_seen']:6.1f}-{f['last_seen']:<6.1f}  "
+                  f"{f['seconds_visible']:6.1f}s  {f['emotion']:<10}  {f['probability']:11.3f}")
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:

@@ -21,6 +21,7 @@ from emovid.outputs import Output, check_outputs
 from emovid.predictor import Predictor, PredictorError, load_predictor
 from emovid.records import (
     csv_text,
+    people_record,
     prediction_record,
     timeline_facts,
     timeline_paths,
@@ -32,6 +33,7 @@ from emovid.records import (
 from emovid.timeline import (
     DETECT_EVERY,
     FPS,
+    FaceMode,
     Failure,
     Prediction,
     TimelineRequest,
@@ -121,7 +123,7 @@ def predict_timeline(
 
 def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: TimelineRequest | None = None,
                     shard: Shard | None = None, log: Callable[[str], None] = lambda line: None,
-                    fps: float = FPS) -> list[dict]:
+                    fps: float = FPS, faces: FaceMode = "main") -> list[dict]:
     """Videos (files, folders, zips, globs) to JSON-ready records, one per video, in input order.
 
     A video that fails gives a record with ``error`` (and a line to ``log``); the others go on. Each of a record's
@@ -131,12 +133,25 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
     timeline, frame-level models look at ``fps`` frames a second; without one, at the model's T frames over the
     whole video.
 
+    With ``faces="all"``, every person in each video is tracked and judged (:func:`emovid.people.people_analysis`,
+    always at ``fps`` frames a second): each record holds ``faces``, one per person, its top-level emotion is the
+    main person's, and a timeline has a ``track`` per window (see :func:`emovid.records.people_record`).
+
     Raises:
         OutputError: a timeline file would overwrite an input or a video; raised before any video is read.
+        ValueError: ``faces="all"`` with a model that cannot score faces frame by frame.
     """
+    if faces == "all":
+        from emovid.people import check_people_model
+
+        check_people_model(predictor)
     names = predictor.spec.class_names
     videos, failures = find_videos(inputs, shard)
     records = [_failure_record(f, names, log) for f in failures]
+    if timeline is None and faces == "all":
+        for video in videos:
+            records.append(_people(video, predictor, None, fps, log))
+        return records
     if timeline is None:
         for outcome in predict_videos(videos, predictor):
             if isinstance(outcome, Failure):
@@ -152,6 +167,9 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
                   + [Output("--annotate", annotated, "video") for _, annotated in paths if annotated is not None],
                   [*inputs, *(v.path for v in videos)])
     for video, (prefix, annotated) in zip(videos, paths, strict=True):
+        if faces == "all":
+            records.append(_people(video, predictor, timeline, fps, log, prefix, annotated))
+            continue
         try:
             result = predict_timeline(video, predictor, timeline.window, timeline.stride, fps=fps)
             windows = timeline_records(result)
@@ -172,3 +190,21 @@ def predict_records(inputs: Sequence[str], predictor: Predictor, timeline: Timel
 def _failure_record(failure: Failure, names: Sequence[str], log: Callable[[str], None]) -> dict:
     log(f"{failure.source}: {failure.reason}")
     return prediction_record(failure, names)
+
+
+def _people(video: VideoSource, predictor: Predictor, timeline: TimelineRequest | None, fps: float,
+            log: Callable[[str], None], prefix: Path | None = None, annotated: Path | None = None) -> dict:
+    """A video's ``--faces all`` record, its timeline files written where asked; its failure's record if it fails."""
+    from emovid.people import people_analysis
+
+    try:
+        window, stride = (timeline.window, timeline.stride) if timeline else (None, None)
+        result = people_analysis(video, predictor, window, stride, fps=fps)
+        record = people_record(result, windows=timeline is not None)
+        for warning in record["warnings"]:
+            log(f"{video}: note: {warning}")
+        if timeline is not None:
+            write_timeline_outputs(video, result, record["windows"], prefix, annotated, log)
+    except Exception as exc:  # whatever one video raises (reading, plotting, annotating) is its failure
+        return _failure_record(as_failure(exc, video), predictor.spec.class_names, log)
+    return record

@@ -14,7 +14,7 @@ import numpy as np
 from emovid.data.source import VideoSource
 from emovid.data.video import truncation_warning
 from emovid.outputs import prefix_files
-from emovid.timeline import Failure, Prediction, TimelineRequest, VideoAnalysis
+from emovid.timeline import Failure, PeopleAnalysis, PersonAnalysis, Prediction, TimelineRequest, VideoAnalysis
 
 
 def _top(probabilities: np.ndarray, class_names: Sequence[str]) -> tuple[str, float]:
@@ -99,6 +99,90 @@ def frame_records(analysis: VideoAnalysis) -> list[dict]:
     return records
 
 
+def _probabilities(p: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:
+    return {c: round(float(v), 6) for c, v in zip(class_names, p, strict=True)}
+
+
+def face_record(person: PersonAnalysis, class_names: Sequence[str]) -> dict:
+    """One person's record: track number, when and how long on screen, median box (fractions of the frame), the
+    whole track's emotion and probabilities, and on how many sampled frames its face was cut and scored."""
+    emotion, probability = _top(person.clip, class_names)
+    return {
+        "track": person.track,
+        "first_seen": round(person.first_seen, 3),
+        "last_seen": round(person.last_seen, 3),
+        "seconds_visible": round(person.seconds_visible, 3),
+        "box": list(person.box),
+        "emotion": emotion,
+        "probability": round(probability, 6),
+        "probabilities": _probabilities(person.clip, class_names),
+        "face_found_frames": len(person.frames.indices),
+    }
+
+
+def people_record(analysis: PeopleAnalysis, windows: bool = False) -> dict:
+    """A video's record with ``--faces all``: its ``faces`` (see :func:`face_record`), and at the top the main
+    person's emotion (the longest visible; null without faces) with the video's facts; with ``windows``, each
+    person's windows (see :func:`people_window_records`)."""
+    names = analysis.class_names
+    main = analysis.person(analysis.main) if analysis.main is not None else None
+    warnings = [analysis.note] if analysis.note else []
+    if main is None:
+        briefly = f"; {analysis.dropped} seen too briefly to judge" if analysis.dropped else ""
+        warnings.append(f"no face found{briefly}")
+    top = _top(main.clip, names) if main else (None, None)
+    record = {
+        "file": analysis.source,
+        "emotion": top[0],
+        "probability": None if top[1] is None else round(top[1], 6),
+        "probabilities": _probabilities(main.clip, names) if main else None,
+        "main_track": analysis.main,
+        "faces": [face_record(p, names) for p in analysis.people],
+        **video_facts(analysis.video, main is not None, warnings),
+    }
+    if windows:
+        record["windows"] = people_window_records(analysis)
+    return record
+
+
+def people_window_records(analysis: PeopleAnalysis) -> list[dict]:
+    """One record per person and window the person is in: track, start and end, top emotion, probabilities."""
+    records = []
+    for person in analysis.people:
+        for start, end, p in zip(person.starts, person.ends, person.probabilities, strict=True):
+            emotion, probability = _top(p, analysis.class_names)
+            records.append({"track": person.track, "start": round(float(start), 4), "end": round(float(end), 4),
+                            "emotion": emotion, "probability": round(probability, 6),
+                            "probabilities": _probabilities(p, analysis.class_names)})
+    return records
+
+
+def people_frame_records(analysis: PeopleAnalysis) -> list[dict]:
+    """One record per person and sampled frame its face was scored on: track, time, top emotion, probability."""
+    records = []
+    for person in analysis.people:
+        for time, p in zip(person.frames.times, person.frames.probabilities, strict=True):
+            emotion, probability = _top(p, analysis.class_names)
+            records.append({"track": person.track, "time": round(float(time), 4), "emotion": emotion,
+                            "probability": round(probability, 6)})
+    return records
+
+
+def face_rows(records: Sequence[dict]) -> list[dict]:
+    """``--faces all`` records as CSV rows: one per person (file first), one with an empty track for a video
+    without faces, and errors as they are."""
+    rows: list[dict] = []
+    for record in records:
+        if "error" in record:
+            rows.append(record)
+            continue
+        facts = {"file": record["file"], "decoded_seconds": record["decoded_seconds"],
+                 "declared_seconds": record["declared_seconds"], "warnings": record["warnings"]}
+        rows.extend([{"file": record["file"], **face, **facts} for face in record["faces"]]
+                    or [{"file": record["file"], "track": None, **facts}])
+    return rows
+
+
 def csv_text(records: Sequence[dict], class_names: Sequence[str]) -> str:
     """Records as CSV: their plain fields, then one column per class probability."""
     plain = list(dict.fromkeys(k for r in records for k in r if k != "probabilities"))
@@ -162,12 +246,28 @@ def _video_tag(video: VideoSource, videos: list[VideoSource]) -> str | None:
     return stem if sum(Path(v.name).stem == stem for v in videos) == 1 else f"{stem}-{videos.index(video)}"
 
 
-def write_timeline_outputs(video: VideoSource, result: VideoAnalysis, windows: list[dict], prefix: Path | None,
-                           annotated: Path | None, log: Callable[[str], None] = lambda line: None) -> None:
+def write_timeline_outputs(video: VideoSource, result: VideoAnalysis | PeopleAnalysis, windows: list[dict],
+                           prefix: Path | None, annotated: Path | None,
+                           log: Callable[[str], None] = lambda line: None) -> None:
     """Write a video's timeline as ``PREFIX.csv/.json/.png`` and its annotated copy, where given (see
-    :func:`timeline_paths`)."""
-    from emovid.annotate import annotate_video, plot_timeline
+    :func:`timeline_paths`). Of every person (a :class:`PeopleAnalysis`): windows and frames with a ``track``
+    column, one lane per person in the plot, every tracked face drawn on the copy."""
+    from emovid.annotate import annotate_people, annotate_video, plot_people, plot_timeline
 
+    if isinstance(result, PeopleAnalysis):
+        if prefix is not None:
+            csv_path, json_path, png_path = prefix_files(prefix)
+            write_text(csv_path, csv_text(windows, result.class_names))
+            record = {"file": result.source, "video": result.video, "note": result.note,
+                      "faces": [face_record(p, result.class_names) for p in result.people], "windows": windows,
+                      "frames": people_frame_records(result)}
+            write_text(json_path, json.dumps(record, indent=2) + "\n")
+            plot_people(result, png_path)
+            log(f"timeline of {video}: {prefix}.csv, .json, .png ({len(result.people)} people)")
+        if annotated is not None:
+            frames = annotate_people(video, annotated, result)
+            log(f"annotated {video}: {annotated} ({frames} frames, {len(result.people)} people)")
+        return
     if prefix is not None:
         csv_path, json_path, png_path = prefix_files(prefix)
         write_text(csv_path, csv_text(windows, result.class_names))

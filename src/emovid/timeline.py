@@ -15,6 +15,7 @@ import numpy as np
 
 from emovid.data.video import uniform_indices
 
+FaceMode = Literal["main", "all"]  # the main face (the longest-visible), or every person in the video
 FPS = 5.0  # frames per second a frame-level model looks at: see docs/timeline.md for the trade-off
 DETECT_EVERY = 3  # of the sampled frames, the face detector sees every this many; the track carries the box between
 
@@ -154,6 +155,64 @@ class VideoAnalysis:
     def mean(self) -> np.ndarray:
         """The video's probabilities (K,): :attr:`clip`."""
         return self.clip
+
+
+@dataclass(frozen=True)
+class PersonAnalysis:
+    """One person's emotions over a video: a track's scored frames, its windows and its whole-track answer.
+
+    Attributes:
+        track: the track's number, from 1, in order of first appearance.
+        first_seen: time of its first detection, in seconds.
+        last_seen: time of its last detection.
+        seconds_visible: time on screen (see :class:`~emovid.faces.tracks.PersonTrack`).
+        box: median face box, x0, y0, x1, y1 as fractions of the frame.
+        frames: the sampled frames where its face was cut and scored (``face_found`` all true).
+        starts: (W',) start in seconds of each window the person is in (a scored frame inside it).
+        ends: (W',) their ends.
+        probabilities: (W', K) per window, pooled from its scored frames there.
+        clip: (K,) the whole track's probabilities: the pool of all its scored frames.
+    """
+
+    track: int
+    first_seen: float
+    last_seen: float
+    seconds_visible: float
+    box: tuple[float, float, float, float]
+    frames: FrameResults
+    starts: np.ndarray
+    ends: np.ndarray
+    probabilities: np.ndarray
+    clip: np.ndarray
+
+
+@dataclass(frozen=True)
+class PeopleAnalysis:
+    """Every person's emotions over one video (``--faces all``).
+
+    Attributes:
+        source: the video, as reports name it.
+        class_names: the K classes.
+        video: the video's :meth:`~emovid.data.video.VideoInfo.as_dict`.
+        people: one per track, by first appearance; empty when no face was found long enough.
+        main: the number of the main track (the longest visible), None without tracks.
+        sampled: how many frames were sampled.
+        dropped: tracks dropped as too brief to judge.
+        note: a remark worth passing on (a video shorter than one window).
+    """
+
+    source: str
+    class_names: tuple[str, ...]
+    video: dict
+    people: tuple[PersonAnalysis, ...]
+    main: int | None
+    sampled: int
+    dropped: int = 0
+    note: str | None = None
+
+    def person(self, track: int) -> PersonAnalysis:
+        """The person with track number ``track``."""
+        return next(p for p in self.people if p.track == track)
 
 
 @dataclass(frozen=True)

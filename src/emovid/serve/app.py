@@ -25,6 +25,7 @@ from emovid.serve.limits import Limits
 from emovid.serve.security import LOOPBACK_NAMES, Guard
 from emovid.serve.shutdown import Cancellation
 from emovid.serve.upload import FIELD, UploadPlaces, error, receive_upload, temporary_upload
+from emovid.timeline import FaceMode
 
 STATIC = Path(__file__).parent / "static"
 # Swagger UI's script and styles, from the fastapi-offline package (the serve extra): /docs works offline.
@@ -70,6 +71,7 @@ def create_app(
     own_dir = upload_dir is None
     folder = Path(tempfile.mkdtemp(prefix="emovid-serve-")) if upload_dir is None else upload_dir
     spec = predictor.spec
+    every_face = _scores_every_face(predictor)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -135,22 +137,29 @@ def create_app(
             "frames": spec.frames,
             "clip_seconds": spec.clip_seconds,
             "crop": spec.crop,
+            "faces": ["main", "all"] if every_face else ["main"],
             "limits": {"max_bytes": limits.max_bytes, "max_seconds": limits.max_seconds, "workers": pool.workers,
                        "queue": pool.capacity - pool.workers},
         }
 
     @app.post("/v1/predict", summary="The emotion of one uploaded video, as `emovid predict --json` gives it",
               dependencies=[Depends(authorise)], openapi_extra={"requestBody": _UPLOAD_BODY}, responses=_ERRORS)
-    async def predict(request: Request, timeline: bool = False) -> dict:
+    async def predict(request: Request, timeline: bool = False, faces: FaceMode = "main") -> dict:
         """Upload the video as the multipart field `file`. The answer is the clip's emotion and probabilities,
         with `face_found` (null: the model does not look for faces), `decoded_seconds` and `declared_seconds`
         (a truncated file declares more than it holds) and `warnings` (one line each). With `timeline=1` it
         adds `windows`: per sliding window (the model's clip length, half of it apart) its start and end in
-        seconds, emotion, probabilities and `face_found`; the top-level emotion stays the clip's."""
+        seconds, emotion, probabilities and `face_found`; the top-level emotion stays the clip's. With
+        `faces=all` (models that list it in /v1/models), every person: `faces`, one per track (number, first and
+        last seen, seconds visible, median box, emotion, probabilities, `thumbnail` as a JPEG data URL), the
+        top-level emotion the main person's, and with `timeline=1` windows with a `track` (see docs/people.md)."""
+        if faces == "all" and not every_face:
+            raise error(422, "faces=all needs a frame-level model on face crops; this server's looks at whole clips "
+                             "or the centre of the frame")
         pool.check()  # no use receiving a body that could not be predicted
-        return await cancellation.run(_receive_and_predict(request, timeline))
+        return await cancellation.run(_receive_and_predict(request, timeline, faces))
 
-    async def _receive_and_predict(request: Request, timeline: bool) -> dict:
+    async def _receive_and_predict(request: Request, timeline: bool, faces: FaceMode) -> dict:
         client = request.client.host if request.client else ""
         with temporary_upload(folder) as path:
             with places.place(client), path.open("wb") as out:
@@ -161,6 +170,16 @@ def create_app(
                     if await request.is_disconnected():  # nobody would read the answer: leave the worker to others
                         raise error(400, "the client went away before its prediction started")
                     return await pool.run(lambda: predict_upload(predictor, path, name, timeline=timeline,
-                                                                 max_seconds=limits.max_seconds))
+                                                                 max_seconds=limits.max_seconds, faces=faces))
 
     return app
+
+
+def _scores_every_face(predictor: Predictor) -> bool:
+    from emovid.people import check_people_model
+
+    try:
+        check_people_model(predictor)
+    except ValueError:
+        return False
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import math
 import threading
@@ -27,7 +28,9 @@ from emovid.predict import (
     timeline_facts,
     timeline_records,
 )
+from emovid.records import people_record
 from emovid.serve.upload import error
+from emovid.timeline import FaceMode
 
 T = TypeVar("T")
 
@@ -127,11 +130,14 @@ def _settle(answer: asyncio.Future, result: object, exc: BaseException | None) -
         answer.set_result(result)
 
 
-def predict_upload(predictor: Predictor, path: Path, name: str, *, timeline: bool, max_seconds: float) -> dict:
+def predict_upload(predictor: Predictor, path: Path, name: str, *, timeline: bool, max_seconds: float,
+                   faces: FaceMode = "main") -> dict:
     """The record ``emovid predict --json`` gives for one video, as ``name``; with ``timeline``, also its windows.
 
     The record's emotion is always the clip's, as without ``timeline``; ``windows`` come from
-    :func:`~emovid.predict.predict_timeline`, and its warnings join the clip's.
+    :func:`~emovid.predict.predict_timeline`, and its warnings join the clip's. With ``faces="all"``, the record
+    of ``emovid predict --faces all --json`` (:func:`~emovid.records.people_record`), each face with a
+    ``thumbnail``: a small JPEG of it as a data URL.
 
     Raises:
         HTTPException: 422 with the CLI's one-line reason for a video that cannot be read, or one longer than
@@ -145,6 +151,8 @@ def predict_upload(predictor: Predictor, path: Path, name: str, *, timeline: boo
         if seconds > max_seconds:
             raise error(422, f"the video lasts {seconds:.1f} s, longer than this server's limit of {max_seconds:g} s",
                         file=name)
+        if faces == "all":
+            return _people_upload(predictor, source, name, timeline)
         (clip,) = predict_videos([source], predictor, batch_size=1)
         if isinstance(clip, Failure):
             raise _unreadable(clip, path, name)
@@ -156,6 +164,24 @@ def predict_upload(predictor: Predictor, path: Path, name: str, *, timeline: boo
         return record
     except VideoError as exc:
         raise _unreadable(as_failure(exc, source), path, name) from None
+
+
+def _people_upload(predictor: Predictor, source: VideoSource, name: str, timeline: bool) -> dict:
+    from emovid.annotate import face_thumbnails
+    from emovid.people import people_analysis
+
+    try:
+        result = people_analysis(source, predictor)
+    except VideoError:
+        raise
+    except ValueError as exc:  # a model that cannot score faces frame by frame
+        raise error(422, str(exc), file=name) from None
+    record = people_record(replace(result, source=name), windows=timeline)
+    thumbnails = face_thumbnails(source, result)
+    for face in record["faces"]:
+        jpeg = thumbnails.get(face["track"])
+        face["thumbnail"] = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode() if jpeg else None
+    return record
 
 
 def _unreadable(failure: Failure, path: Path, name: str) -> HTTPException:

@@ -7,6 +7,7 @@ full-AV and video-only files are one recording.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -24,8 +25,9 @@ def _rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
-def encode_video(frames: np.ndarray, fps: float) -> bytes:
-    """A video-only MP4 of ``frames`` (T, H, W, 3) uint8 BGR: H.264 (libx264), yuv420p, one encoder thread.
+def encode_video(frames: Iterable[np.ndarray], fps: float) -> bytes:
+    """A video-only MP4 of ``frames`` (T, H, W, 3) uint8 BGR, or any iterable of (H, W, 3) frames (encoded as they
+    come, so a long video need not be held in memory): H.264 (libx264), yuv420p, one encoder thread.
 
     The bytes, and so the decoded frames, are a function of the frames alone: one thread, and no
     macroblock-tree rate control, whose AVX-512 code gives run-to-run different output (seen with x264 in
@@ -51,15 +53,18 @@ def encode_flv(frames: np.ndarray, fps: float) -> bytes:
     return buffer.getvalue()
 
 
-def _encode_frames(container: av.container.OutputContainer, stream: av.VideoStream, frames: np.ndarray) -> None:
-    """Encode (T, H, W, 3) uint8 BGR frames as yuv420p into ``stream``, one encoder thread, and flush it."""
-    stream.height, stream.width = frames.shape[1:3]
-    stream.pix_fmt = "yuv420p"
-    stream.codec_context.thread_count = 1
+def _encode_frames(container: av.container.OutputContainer, stream: av.VideoStream,
+                   frames: Iterable[np.ndarray]) -> None:
+    """Encode uint8 BGR (H, W, 3) frames as yuv420p into ``stream``, one encoder thread, and flush it."""
     for i, image in enumerate(frames):
+        if i == 0:  # the size is the first frame's
+            stream.height, stream.width = image.shape[:2]
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.thread_count = 1
         # OpenCV's conversion is BT.601 limited range, what decoders assume for untagged video, and several
         # times faster than swscale's.
-        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        yuv = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), np.uint8)  # uint8 already: no copy
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts = i
         container.mux(stream.encode(frame))
     container.mux(stream.encode(None))
