@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -590,15 +590,15 @@ def test_a_second_ctrl_c_answers_503_and_leaves_nothing(happy, tmp_path):
 
 
 @contextlib.contextmanager
-def browser_page(url: str) -> Iterator[tuple[object, list[str]]]:
+def browser_page(url: str, args: Sequence[str] = ()) -> Iterator[tuple[object, list[str]]]:
     """A Chromium page, and the problems it meets: script errors, console errors (a CSP violation is one) and
-    requests to anywhere but ``url``."""
+    requests to anywhere but ``url``; ``args`` go to Chromium's command line."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium)
+        browser = playwright.chromium.launch(executable_path=chromium, args=list(args))
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             problems: list[str] = []

@@ -71,8 +71,8 @@ class LiveAnswer:
             "face_found": self.face_found,
             "face_box": None if self.box is None else [round(v, 4) for v in self.box],
             "window": {"seconds": self.window_seconds, "frames": self.window_frames, "face_frames": self.window_faces},
-            "frame": {"emotion": class_names[int(np.argmax(self.probabilities))],
-                      "probabilities": _named(self.probabilities, class_names)},
+            "frame_emotion": class_names[int(np.argmax(self.probabilities))],
+            "frame_probabilities": _named(self.probabilities, class_names),
         }
 
 
@@ -163,9 +163,10 @@ class LiveScorer:
             self._geometry = self.geometry(*size)
             self._seen.clear()  # boxes in frames of another size mean nothing here
             self._face = None
-            detectors = self._given if self._given is not None else default_detectors()
-            self._detectors = tuple(d.at_smallest_size(*self._geometry.scaled) if isinstance(d, MtcnnDetector)
-                                    else d for d in detectors)
+            if self.predictor.spec.crop == "face":
+                detectors = self._given if self._given is not None else default_detectors()
+                self._detectors = tuple(d.at_smallest_size(*self._geometry.scaled) if isinstance(d, MtcnnDetector)
+                                        else d for d in detectors)
         assert self._geometry is not None
         if decoded_from is not None:
             return frame
