@@ -58,6 +58,12 @@
     socket.binaryType = "arraybuffer";
     live = { socket, stream, fps, rate: fps, sent: new Map(), count: 0, answers: 0, dropped: 0, calm: 0,
              latencies: [], ready: false, timer: null, started: performance.now(), canvas: document.createElement("canvas") };
+    socket.onmessage = (event) => receive(JSON.parse(event.data));
+    socket.onclose = (event) => {
+      if (!live || live.socket !== socket) return;
+      stop(live.ready ? `The server ended the session: ${event.reason || `code ${event.code}`}.`
+        : "The server refused the camera connection (is the API token right? is it busy?).");
+    };
     points = [];
     const video = $("live-video");
     video.srcObject = stream;
@@ -68,13 +74,7 @@
     $("live-emotion").textContent = "";
     $("live-probability").textContent = "";
     $("live-note").textContent = "";
-    note("Connecting...");
-    socket.onmessage = (event) => receive(JSON.parse(event.data));
-    socket.onclose = (event) => {
-      if (!live || live.socket !== socket) return;
-      stop(live.ready ? `The server ended the session: ${event.reason || `code ${event.code}`}.`
-        : "The server refused the camera connection (is the API token right? is it busy?).");
-    };
+    if (!live.ready) note("Connecting...");
   }
 
   function receive(message) {
