@@ -157,7 +157,8 @@ def test_cli_prints_a_line_a_second_or_json_lines(monkeypatch, capsys, grey_face
 def test_cli_says_what_is_wrong_in_one_line(monkeypatch, capsys, grey_frames, tmp_path):
     monkeypatch.setattr("emovid.cli._load_predictor", lambda args: grey_frames)
     assert main(["live", str(tmp_path / "nothing.mp4")]) == 2
-    assert capsys.readouterr().err == f"emovid live: error: {tmp_path / 'nothing.mp4'}: no such file, camera or stream URL\n"
+    missing = tmp_path / "nothing.mp4"
+    assert capsys.readouterr().err == f"emovid live: error: {missing}: no such file, camera or stream URL\n"
     monkeypatch.setattr("emovid.cli._load_predictor", lambda args: Predictor(GreyReader(), SPEC))
     assert main(["live", str(tmp_path)]) == 2
     assert "clip-level model: live needs a frame-level one" in capsys.readouterr().err
@@ -312,7 +313,7 @@ def test_a_client_faster_than_the_model_gets_its_newest_frame_scored_next(monkey
             for _ in range(burst):
                 ws.send(jpeg(GREYS["sad"]))
                 sent += 1
-            wait_until(lambda: received[-1:] == [sent], "the server to receive every frame sent")
+            wait_until(lambda last=sent: received[-1:] == [last], "the server to receive every frame sent")
             model.go.release()
             first = json.loads(ws.recv(timeout=10))
             assert (first["frame"], first["emotion"]) == (sent - burst, "happy")
