@@ -202,7 +202,7 @@ def test_models_and_health(grey):
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/v1/models").json() == {
             "model": "grey-reader", "classes": list(CLASSES), "frames": 3, "clip_seconds": 1.0, "crop": "center",
-            "limits": {"max_bytes": 1000, "max_seconds": 5, "workers": 1, "queue": 3}}
+            "limits": {"max_bytes": 1000, "max_seconds": 5, "workers": 1, "queue": 3}, "live": False}
         assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
 
 
