@@ -1,7 +1,9 @@
 """Live scoring: frames a second on this machine, latency over the WebSocket, and the server's memory over a session.
 
 1. In process: a :class:`~emovid.live.LiveScorer` with the default zero-shot model on the frames of a real face
-   clip at 640x480 (as the page sends them), one frame at a time: frames scored a second, against the batched
+   clip at 640 px wide (as the page sends them), one frame at a time, with one torch thread (as ``emovid serve``
+   runs each of its threads on a machine of as many cores as workers) and with torch's default: frames scored a
+   second, against the batched
    per-frame path of ``predict --timeline`` (:func:`~emovid.analysis.frame_analysis`) on the same clip, measured in
    the same run (the ratio is the figure; the machine is shared).
 2. ``emovid serve`` started here; one WebSocket client sends the clip's frames as JPEGs (quality 0.8, as the page)
@@ -132,7 +134,11 @@ def main() -> None:
     data = jpegs(frames)
     print(f"{clip.name}: {len(frames)} frames at {frames[0].shape[1]}x{frames[0].shape[0]}, JPEG "
           f"{statistics.mean(map(len, data)) / 1024:.0f} KiB on average; {os.cpu_count()} cores")
-    in_process(clip, frames, args.model)
+    threads = torch.get_num_threads()
+    for count in (1, threads):  # one: as each server thread runs (emovid serve gives each worker cores/workers)
+        torch.set_num_threads(count)
+        in_process(clip, frames, args.model)
+    torch.set_num_threads(threads)
     with server(args.model) as (url, child):
         session(url, child.pid, data, 15.0, args.burst, args.every)
         session(url, child.pid, data, args.fps, args.seconds, args.every)
