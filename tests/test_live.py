@@ -6,6 +6,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,6 +25,7 @@ from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 from torch import nn
 
+import emovid
 import emovid.serve.live
 from emovid.analysis import frame_analysis
 from emovid.cli import main
@@ -152,6 +158,22 @@ def test_cli_prints_a_line_a_second_or_json_lines(monkeypatch, capsys, grey_face
     assert [(r["time"], r["emotion"], r["face_found"], r["window"]["seconds"]) for r in records] == [
         (0.0, "angry", True, 0.5), (1.0, "angry", True, 0.5), (2.0, "sad", False, 0.5), (3.0, "sad", False, 0.5)]
     assert records[0]["face_box"] == [0.25, 0.1667, 0.75, 0.8333]
+
+
+def test_ctrl_c_ends_the_cli_cleanly_with_what_was_printed(monkeypatch, capsys, angry_then_sad):
+    class Interrupted(GreyFrames):
+        calls = 0
+
+        def frame_scores(self, frames: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            if self.calls == 8:  # the frame at 1.4 s, after the lines of 0 and 1 s
+                raise KeyboardInterrupt
+            return super().frame_scores(frames)
+
+    monkeypatch.setattr("emovid.cli._load_predictor", lambda args: Predictor(Interrupted(), SPEC))
+    assert main(["live", str(angry_then_sad)]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 3 and captured.err == ""
 
 
 def test_cli_says_what_is_wrong_in_one_line(monkeypatch, capsys, grey_frames, tmp_path):
@@ -321,6 +343,58 @@ def test_a_client_faster_than_the_model_gets_its_newest_frame_scored_next(monkey
             model.go.release()
             newest = json.loads(ws.recv(timeout=10))
             assert (newest["frame"], newest["dropped"], newest["emotion"]) == (sent, burst - 1, "sad")
+
+
+LIVE_SERVER = """
+import sys
+import torch
+from emovid import cli
+from emovid.checkpoint import InferenceSpec
+from emovid.predict import Predictor
+
+class Frames(torch.nn.Module):
+    frame_pooling = "logits"
+    def frame_scores(self, frames):
+        return torch.zeros(len(frames), 2)
+
+spec = InferenceSpec(model_args={"name": "frames"}, class_names=("a", "b"), frames=3, resize={"mode": "naive",
+                     "size": 16, "short_side": 16}, crop="center", mean=(0, 0, 0), std=(1, 1, 1), clip_seconds=1.0)
+cli._load_predictor = lambda args: Predictor(Frames(), spec)
+sys.exit(cli.main(["serve", "--port", sys.argv[1]]))
+"""
+
+
+def test_ctrl_c_ends_live_connections_and_the_server(tmp_path):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with socket.socket() as probe:  # a free port for the child (it binds within the second)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(Path(emovid.__file__).parents[1])}
+    child = subprocess.Popen([sys.executable, "-c", LIVE_SERVER, str(port)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"ws://127.0.0.1:{port}/v1/live"
+        wait_until(lambda: _accepts(port) or child.poll() is not None, "the server to start", 120)
+        with connect(url) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+            ws.send(jpeg(128))
+            assert json.loads(ws.recv(timeout=10))["frame"] == 1
+            child.send_signal(signal.SIGINT)
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=30)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert "Traceback" not in child.stderr.read()
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 # --- the page's camera in Chromium --------------------------------------------------------------------------------

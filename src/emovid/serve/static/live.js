@@ -14,7 +14,9 @@
   const SPAN = 30; // seconds the chart shows
   const WIDTH = 640; // frames are sent at most this wide
   const QUALITY = 0.8; // JPEG quality: a 640x480 frame is 30-60 kB
-  const IN_FLIGHT = 2; // frames sent and not yet answered, beyond which the page waits rather than sends
+  // Frames sent and not yet answered beyond which the page waits rather than sends: one scored, one waiting, and
+  // one that may replace it (the server then reports a drop, and the page lowers its rate).
+  const IN_FLIGHT = 3;
   const LATENCIES = 50; // recent answers the shown latency is the median of
 
   const colour = (name, i) => COLOURS[name] || SPARE[i % SPARE.length];
@@ -155,7 +157,7 @@
     $("live").classList.toggle("no-face", noFace);
     $("live-emotion").textContent = noFace ? "No face in view" : message.emotion;
     $("live-probability").textContent = noFace ? "" : percent(message.probability);
-    $("live-note").textContent = noFace ? `The model's guess from the centre of the frame: ${message.emotion}` :
+    $("live-note").textContent = noFace ? `The model's guess without a face: ${message.emotion}` :
       `over the last ${live.window} s`;
     $("live-bars").replaceChildren(...classes
       .map((name, i) => [name, message.probabilities[name], colour(name, i)])
