@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from emovid.live import LiveScorer
 from emovid.predict import Predictor
 from emovid.serve.jobs import InferencePool, predict_upload
 from emovid.serve.limits import Limits
@@ -170,8 +171,6 @@ def create_app(
     @app.websocket("/v1/live")
     async def live(websocket: WebSocket) -> None:
         """JPEG frames in, each newest frame's emotion out: see :mod:`emovid.serve.live` and docs/live.md."""
-        from emovid.live import LiveScorer
-
         if not token_matches(websocket, token):
             return await websocket.send_denial_response(denial(401, "missing or wrong API token"))
         if cancellation.cancelled:
