@@ -134,7 +134,16 @@ def test_the_scorer_refuses_clip_level_models_and_times_that_go_back(grey_frames
 
 
 def test_a_file_as_a_stream_gives_an_answer_a_second(grey_faces, angry_then_sad):
-    answers = list(live_answers(angry_then_sad, grey_faces, every=1.0))
+    threads: list[int] = []
+
+    class Counting(GreyFrames):
+        def frame_scores(self, frames: torch.Tensor) -> torch.Tensor:
+            threads.append(torch.get_num_threads())
+            return super().frame_scores(frames)
+
+    before = torch.get_num_threads()
+    answers = list(live_answers(angry_then_sad, replace(grey_faces, model=Counting()), every=1.0))
+    assert set(threads) == {1} and torch.get_num_threads() == before  # one torch thread while it reads
     assert [round(a.time) for a in answers] == [0, 1, 2, 3]
     # At 2 s the last 1.5 s hold angry and sad frames: their mean logits are nearest happy, between the two.
     assert [CLASSES[int(a.window.argmax())] for a in answers] == ["angry", "angry", "happy", "sad"]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from emovid.data.video import FrameGeometry, clip_geometry, live_frames
 from emovid.faces import Face, FaceDetector, FaceGeometry, default_detectors
@@ -209,7 +210,7 @@ class LiveScorer:
 
 
 def live_answers(source: str | Path, predictor: Predictor, *, fps: float = FPS, window: float = WINDOW,
-                 every: float = 0.0) -> Iterator[LiveAnswer]:
+                 every: float = 0.0, threads: int | None = 1) -> Iterator[LiveAnswer]:
     """Answers as a camera (``/dev/video0``), a stream URL PyAV opens or a file (a stand-in) plays.
 
     Frames are taken at ``fps`` a second of the source's time (as ``predict --timeline`` samples a file) and each is
@@ -221,15 +222,24 @@ def live_answers(source: str | Path, predictor: Predictor, *, fps: float = FPS, 
         fps: frames a second scored.
         window: seconds of frames the emotion of the moment pools.
         every: yield an answer at most this often, in seconds of the source's time (0: every frame's).
+        threads: torch's intra-op threads while the stream is read, as before afterwards (None: leave them). One
+            frame at a time gains little from more than one, and two threads on a core another process keeps busy
+            wait on each other at every operation: ten times slower on 2 shared cores (see docs/live.md).
 
     Raises:
         VideoError: the source cannot be opened or read.
         ValueError: a clip-level model, or fps or window out of range.
     """
     scorer = LiveScorer(predictor, window=window)
-    due = 0.0
-    for time, frame, size in live_frames(source, fps, scorer.geometry):
-        answer = scorer.push(frame, time, decoded_from=size)
-        if time >= due:
-            yield answer
-            due = (time // every + 1) * every if every > 0 else 0.0  # on a grid: one a second stays one a second
+    before = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        due = 0.0
+        for time, frame, size in live_frames(source, fps, scorer.geometry):
+            answer = scorer.push(frame, time, decoded_from=size)
+            if time >= due:
+                yield answer
+                due = (time // every + 1) * every if every > 0 else 0.0  # on a grid: one a second stays so
+    finally:
+        torch.set_num_threads(before)
