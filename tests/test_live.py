@@ -122,6 +122,11 @@ def test_the_track_carries_the_face_between_detections(grey_faces, angry_then_sa
         answers = [scorer.push(frame, i / 30) for i, frame in reader.stream(range(0, 40, 4))]
     assert len(seen) == 4  # frames 0, 3, 6, 9 of the 10 pushed
     assert all(a.face_found for a in answers) and all(a.box == answers[0].box for a in answers)
+    # Frames of another size (a camera that changed resolution): the boxes of the old size are forgotten, and the
+    # detector looks at once.
+    wider = np.zeros((48, 96, 3), np.uint8)
+    answer = scorer.push(wider, 2.0)
+    assert len(seen) == 5 and answer.face_found and answer.box == (16 / 96, 8 / 48, 48 / 96, 40 / 48)
 
 
 def test_the_scorer_refuses_clip_level_models_and_times_that_go_back(grey_frames):

@@ -180,7 +180,7 @@ class LiveScorer:
         """The face crop (S, S, 3) of a working-size frame, whether the face is on it, and its box (fractions)."""
         resize = self.predictor.resize
         height, width = frame.shape[:2]
-        if self._count % self.detect_every == 0:
+        if self._count % self.detect_every == 0 or not self._seen:  # also at once on a new frame size
             self._detect(frame, time)
         if self._face is None:
             return crop_resize(frame[None], resize.center_region(width, height), resize.size)[0], False, None
