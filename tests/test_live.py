@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -461,6 +462,30 @@ def test_the_page_shows_the_camera_s_emotion_and_keeps_the_chart(grey_faces, hap
         page.click("#live-start")
         holds(page, f"{LABEL} === 'No face in view'")
         assert page.get_attribute("#live-overlay", "data-label") == "No face in view"
+        assert problems == []
+
+
+def test_the_page_sends_fewer_frames_when_the_server_drops_them(monkeypatch, happy, tmp_path):
+    received: list[int] = []
+    put = emovid.serve.live.Newest.put
+    monkeypatch.setattr(emovid.serve.live.Newest, "put", lambda self, frame: (put(self, frame),
+                                                                               received.append(frame.number)))
+    release = threading.Event()
+
+    class Slow(GreyFrames):
+        def frame_scores(self, frames: torch.Tensor) -> torch.Tensor:
+            assert release.wait(timeout=30)
+            return super().frame_scores(frames)
+
+    app = create_app(Predictor(Slow(), SPEC))
+    with live_server(app) as url, camera_page(url, y4m(happy, tmp_path / "happy.y4m")) as (page, problems):
+        page.click("#live-start")
+        # The first frame is held in the model; the second waits; the third takes its place: one dropped.
+        wait_until(lambda: len(received) >= 3, "the page to send three frames")
+        release.set()
+        holds(page, "Number(document.getElementById('live').dataset.rate) < 5")
+        dropped = re.search(r"(\d+) dropped by the server", page.text_content("#live-status"))
+        assert page.text_content("#live-emotion") == "happy" and dropped and int(dropped[1]) >= 1
         assert problems == []
 
 

@@ -114,6 +114,7 @@
     note(`${live.rate.toFixed(1)} frames/s sent, ${sorted.length ? sorted[sorted.length >> 1].toFixed(0) : "?"} ms ` +
          `from frame to answer, ${live.dropped} dropped by the server`);
     $("live").dataset.answers = String(live.answers);
+    $("live").dataset.rate = live.rate.toFixed(2);
   }
 
   // Capture the newest camera frame as a JPEG and send it, then come back at the current rate.
