@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -202,7 +202,8 @@ def test_models_and_health(grey):
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/v1/models").json() == {
             "model": "grey-reader", "classes": list(CLASSES), "frames": 3, "clip_seconds": 1.0, "crop": "center",
-            "faces": ["main"], "limits": {"max_bytes": 1000, "max_seconds": 5, "workers": 1, "queue": 3}}
+            "faces": ["main"], "limits": {"max_bytes": 1000, "max_seconds": 5, "workers": 1, "queue": 3},
+            "live": False}
         assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
 
 
@@ -590,15 +591,15 @@ def test_a_second_ctrl_c_answers_503_and_leaves_nothing(happy, tmp_path):
 
 
 @contextlib.contextmanager
-def browser_page(url: str) -> Iterator[tuple[object, list[str]]]:
+def browser_page(url: str, args: Sequence[str] = ()) -> Iterator[tuple[object, list[str]]]:
     """A Chromium page, and the problems it meets: script errors, console errors (a CSP violation is one) and
-    requests to anywhere but ``url``."""
+    requests to anywhere but ``url``; ``args`` go to Chromium's command line."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium)
+        browser = playwright.chromium.launch(executable_path=chromium, args=list(args))
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             problems: list[str] = []

@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print emovid's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
     for add in (_add_synth, _add_index, _add_prepare, _add_merge, _add_train, _add_evaluate, _add_experiment, _add_demo,
-                _add_predict, _add_score, _add_serve, _add_weights, _add_export):
+                _add_predict, _add_score, _add_serve, _add_live, _add_weights, _add_export):
         add(sub)
     return parser
 
@@ -775,6 +775,44 @@ def _run_serve(args: argparse.Namespace) -> int:
         print("emovid serve: interrupted", file=sys.stderr, flush=True)
         sys.stdout.flush()
         os._exit(130)  # see Cancelled: a prediction may still be running, and nobody will read it
+    return 0
+
+
+def _add_live(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("live", help="the emotion of a camera, stream or file as it plays, a line a second "
+                                    "(see docs/live.md)")
+    p.add_argument("source", metavar="SOURCE", help="a camera (/dev/video0), a stream URL PyAV opens (rtsp://...), "
+                                                    "or a video file as a stand-in (read as fast as it decodes)")
+    _add_predictor_options(p)
+    p.add_argument("--json", action="store_true", help="a JSON record a line instead of a table")
+    p.add_argument("--window", type=float, metavar="SECONDS",
+                   help="seconds of frames the emotion of the moment pools (default 1.5)")
+    p.add_argument("--fps", type=float, metavar="N", help="frames a second scored (default 5, as predict --timeline)")
+    p.set_defaults(run=_run_live)
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    from emovid.data.video import VideoError
+    from emovid.live import WINDOW, live_answers
+    from emovid.timeline import FPS
+
+    predictor = _load_predictor(args)
+    names = predictor.spec.class_names
+    try:
+        for i, answer in enumerate(live_answers(args.source, predictor, fps=args.fps or FPS,
+                                                window=args.window or WINDOW, every=1.0)):
+            record = answer.record(names)
+            if args.json:
+                print(json.dumps(record), flush=True)
+                continue
+            face = {True: "  face", False: "  no face in view", None: ""}[record["face_found"]]
+            if i == 0:
+                print(f"{'time':>9}  {'emotion':<10}  probability" + ("  face" if face else ""))
+            print(f"{record['time']:7.1f} s  {record['emotion']:<10}  {record['probability']:11.3f}{face}", flush=True)
+    except (VideoError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a live stream ends: the source is closed on the way out
     return 0
 
 

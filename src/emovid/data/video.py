@@ -13,7 +13,7 @@ import contextlib
 import math
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -485,3 +485,68 @@ def read_clip(
         **crop_meta,
     }
     return Clip(frames, meta)
+
+
+def _open_live(source: str | Path) -> av.container.InputContainer:
+    """A camera (``/dev/video*``: Video4Linux), a stream URL or a file, opened for reading from its start."""
+    name = str(source)
+    try:
+        if name.startswith("/dev/video"):
+            return av.open(name, format="v4l2")
+        if "://" not in name and not Path(name).is_file():
+            raise VideoError(f"{name}: no such file, camera or stream URL")
+        return av.open(name, mode="r", timeout=10.0)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"{name}: cannot open it ({_reason(exc)})") from None
+
+
+LiveFrame = tuple[float, np.ndarray, tuple[int, int]]  # time in seconds, uint8 RGB (H, W, C), the source's (W, H)
+
+
+def live_frames(source: str | Path, fps: float,
+                geometry: Callable[[int, int], FrameGeometry | None]) -> Iterator[LiveFrame]:
+    """A camera's, stream's or file's frames as it plays, at most ``fps`` a second: (time in seconds since its first
+    frame, uint8 RGB (H, W, C) as ``geometry(width, height)`` of the display-oriented frame says, (width, height)).
+
+    A frame is taken whenever its time reaches the next step of a 1/``fps`` grid, so a stream faster than ``fps`` is
+    thinned evenly and a slower one gives every frame. Nothing is kept between frames; the source closes when the
+    iteration ends (also on Ctrl-C).
+
+    Raises:
+        VideoError: the source cannot be opened, has no video, or its data is corrupt.
+    """
+    if fps <= 0:
+        raise ValueError(f"frames per second must be > 0, got {fps:g}")
+    name = str(source)
+    container = _open_live(source)
+    try:
+        if not container.streams.video:
+            raise VideoError(f"{name}: no video stream")
+        stream = container.streams.video[0]
+        first: float | None = None
+        due = 0.0
+        for frame in container.decode(stream):
+            if frame.time is None:
+                continue
+            first = frame.time if first is None else first
+            time = frame.time - first
+            if time + 1e-6 < due:
+                continue
+            due = (math.floor(time * fps + 1e-6) + 1) / fps
+            rotation = _rotation_of(frame)
+            width, height = (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)
+            chosen = geometry(width, height)
+            if chosen is None:
+                yield time, _to_display(frame.to_ndarray(format="rgb24"), rotation), (width, height)
+                continue
+            scaled_w, scaled_h = chosen.scaled
+            if rotation in (90, 270):
+                scaled_w, scaled_h = scaled_h, scaled_w
+            array = _to_display(frame.to_ndarray(width=scaled_w, height=scaled_h, format="rgb24",
+                                                 interpolation="AREA"), rotation)
+            left, top, crop_w, crop_h = chosen.crop
+            yield time, np.ascontiguousarray(array[top : top + crop_h, left : left + crop_w]), (width, height)
+    except av.FFmpegError as exc:
+        raise VideoError(f"{name}: corrupt or unreadable video data ({_reason(exc)})") from None
+    finally:
+        container.close()

@@ -76,7 +76,11 @@ def run(predictor: Predictor, *, host: str = "127.0.0.1", port: int = 8000, toke
                          cors=cors, upload_dir=folder)
         # Each worker thread runs one clip at a time: more intra-op threads than cores per worker only contend.
         torch.set_num_threads(max(1, torch.get_num_threads() // app.state.pool.workers))
-        Server(uvicorn.Config(app, host=host, port=port, log_level="info"), app.state.cancellation).run()
+        # JPEG frames do not compress: no per-message deflate. The protocol refuses a live message well past the
+        # frame limit before buffering it; the app names the limit for any over it.
+        config = uvicorn.Config(app, host=host, port=port, log_level="info", ws_per_message_deflate=False,
+                                ws_max_size=limits.live_max_bytes + 64 * 1024)
+        Server(config, app.state.cancellation).run()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if app.state.cancellation.cancelled:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import fastapi_offline
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
@@ -19,9 +19,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from emovid.live import LiveScorer
 from emovid.predict import Predictor
 from emovid.serve.jobs import InferencePool, predict_upload
 from emovid.serve.limits import Limits
+from emovid.serve.live import PROTOCOL, LivePlaces, denial, live_session, token_matches
 from emovid.serve.security import LOOPBACK_NAMES, Guard
 from emovid.serve.shutdown import Cancellation
 from emovid.serve.upload import FIELD, UploadPlaces, error, receive_upload, temporary_upload
@@ -67,6 +69,7 @@ def create_app(
     limits = limits or Limits()
     pool = InferencePool(limits.worker_count, limits.queue_length)
     places = UploadPlaces(limits.max_uploads, limits.uploads_per_client, retry_after=limits.upload_idle)
+    live_places = LivePlaces(limits.live_connections)
     cancellation = Cancellation()
     own_dir = upload_dir is None
     folder = Path(tempfile.mkdtemp(prefix="emovid-serve-")) if upload_dir is None else upload_dir
@@ -85,6 +88,7 @@ def create_app(
     app.state.upload_dir = folder
     app.state.pool = pool
     app.state.places = places
+    app.state.live_places = live_places
     app.state.cancellation = cancellation
     if cors:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors), allow_methods=["GET", "POST"],
@@ -140,6 +144,7 @@ def create_app(
             "faces": ["main", "all"] if every_face else ["main"],
             "limits": {"max_bytes": limits.max_bytes, "max_seconds": limits.max_seconds, "workers": pool.workers,
                        "queue": pool.capacity - pool.workers},
+            "live": predictor.frame_kind is not None,  # /v1/live takes frame-level models only
         }
 
     @app.post("/v1/predict", summary="The emotion of one uploaded video, as `emovid predict --json` gives it",
@@ -171,6 +176,27 @@ def create_app(
                         raise error(400, "the client went away before its prediction started")
                     return await pool.run(lambda: predict_upload(predictor, path, name, timeline=timeline,
                                                                  max_seconds=limits.max_seconds, faces=faces))
+
+    @app.websocket("/v1/live")
+    async def live(websocket: WebSocket) -> None:
+        """JPEG frames in, each newest frame's emotion out: see :mod:`emovid.serve.live` and docs/live.md."""
+        if not token_matches(websocket, token):
+            return await websocket.send_denial_response(denial(401, "missing or wrong API token"))
+        if cancellation.cancelled:
+            return await websocket.send_denial_response(denial(503, "the server is shutting down"))
+        if live_places.full():
+            return await websocket.send_denial_response(denial(503, f"the server takes {live_places.total} live "
+                                                                    f"connections at once; try again later"))
+        try:
+            scorer = LiveScorer(predictor)
+        except ValueError as exc:
+            return await websocket.send_denial_response(denial(422, str(exc)))
+        live_places.open += 1
+        try:
+            await websocket.accept(subprotocol=PROTOCOL if PROTOCOL in websocket.scope["subprotocols"] else None)
+            await live_session(websocket, scorer, limits, live_places.threads)
+        finally:
+            live_places.open -= 1
 
     return app
 

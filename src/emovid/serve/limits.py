@@ -19,7 +19,8 @@ class Limits:
 
     Uploads are received apart from predictions: a slow client holds one of the ``max_uploads`` receiving places
     (``uploads_per_client`` per address) and never a worker; an upload joins the ``workers`` + ``queue``
-    places only once its body is complete on disk.
+    places only once its body is complete on disk. Live connections score on threads of their own, one frame at a
+    time each, ``live_connections`` at most.
     """
 
     max_mb: float = _limit(100.0, "largest upload in MiB", low=0, above=True, metavar="MIB")
@@ -32,6 +33,12 @@ class Limits:
     upload_timeout: float = _limit(120.0, "seconds for a whole upload", low=0, above=True, metavar="SECONDS")
     upload_idle: float = _limit(5.0, "seconds an upload may go without sending a byte", low=0, above=True,
                                 metavar="SECONDS")
+    live_connections: int = _limit(4, "live camera connections at once (/v1/live)", low=1)
+    live_fps: float = _limit(15.0, "frames a second one live connection may send; beyond, frames are dropped unread",
+                             low=0, above=True)
+    live_max_kb: float = _limit(512.0, "largest live frame (a JPEG image) in KiB", low=0, above=True, metavar="KIB")
+    live_idle: float = _limit(10.0, "seconds a live connection may go without sending a frame", low=0, above=True,
+                              metavar="SECONDS")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -48,6 +55,10 @@ class Limits:
     @property
     def max_bytes(self) -> int:
         return round(self.max_mb * 2**20)
+
+    @property
+    def live_max_bytes(self) -> int:
+        return round(self.live_max_kb * 2**10)
 
     @property
     def worker_count(self) -> int:

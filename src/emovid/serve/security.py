@@ -37,8 +37,8 @@ def host_name(value: str) -> str:
 
 
 class Guard:
-    """ASGI middleware: refuse a foreign ``Host`` (HTTP 400) and a cross-origin unsafe request (HTTP 403), and
-    add the security headers to every answer.
+    """ASGI middleware: refuse a foreign ``Host`` (HTTP 400) and a cross-origin unsafe request or WebSocket
+    handshake (HTTP 403), and add the security headers to every answer.
 
     Args:
         app: the application behind.
@@ -52,7 +52,7 @@ class Guard:
         self.origins = None if origins is None else {o.rstrip("/").lower() for o in origins}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
 
@@ -62,7 +62,9 @@ class Guard:
                 message["headers"] = [*message.get("headers", []), *(h for h in HEADERS if h[0] not in present)]
             await send(message)
 
-        refusal = self.refusal(scope["method"], Headers(scope=scope))
+        # A WebSocket handshake has no method; no browser rule keeps a page from opening one to any server, so its
+        # Origin is checked as an unsafe request's is.
+        refusal = self.refusal(scope.get("method", "WEBSOCKET"), Headers(scope=scope))
         if refusal is not None:
             status, text = refusal
             await JSONResponse({"error": text}, status)(scope, receive, send_with_headers)
